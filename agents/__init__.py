@@ -1,0 +1,1 @@
+"""The agents of codemill's graph: generator, discriminator, test_writer, executor (and plug-ins)."""

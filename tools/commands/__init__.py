@@ -1,0 +1,1 @@
+"""One module per `run.py` command: `configure(parser)` adds flags, `run(args)` does the work."""
