@@ -18,7 +18,7 @@ from tools.errors import ConfigError
 DEFAULT_DATA_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
 BenchmarkName = Literal["humaneval", "mbpp", "mbpp-sanitized", "humanevalpack-python", "humanevalpack-js"]
-BENCHMARKS: tuple[str, ...] = ("humaneval", "mbpp", "mbpp-sanitized", "humanevalpack-python", "humanevalpack-js")
+BENCHMARKS: tuple[str, ...] = BenchmarkName.__args__
 
 
 class BenchmarkProblem(BaseModel):
