@@ -1,0 +1,165 @@
+"""The synthesis graph: generator ⇄ discriminator, then tests and candidates in parallel, execution,
+optional reviewers, and a final status. One thread per (seed, task type).
+
+    generate → discriminate ─┬─ rejected, attempts left ──→ generate
+                             ├─ accepted, executable ─────→ write_tests ∥ sample → execute → reviewers → finalize
+                             └─ otherwise ────────────────→ finalize
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.runtime import Runtime
+
+from graphs.context import RunContext
+from graphs.state import EXECUTABLE_TASKS, Failure, SynthesisState
+from tools.errors import CodemillError, ConfigError
+
+AgentCall = Callable[[SynthesisState, RunContext], Awaitable[dict[str, Any]]]
+ROLE_SLOTS = ("generator", "discriminator", "test_writer", "executor")
+INPUT_FIELDS = frozenset({"seed", "task_type", "target_language", "max_attempts"})
+
+
+@dataclass
+class Roster:
+    """Which agent fills each slot, plus any reviewers that run in parallel after execution."""
+
+    generator: Any
+    discriminator: Any
+    test_writer: Any
+    executor: Any
+    reviewers: list[Any] = field(default_factory=list)
+
+    def agents(self) -> list[tuple[str, Any]]:
+        return [(slot, getattr(self, slot)) for slot in ROLE_SLOTS] + [("reviewer", r) for r in self.reviewers]
+
+
+def origin(agent: Any) -> str:
+    """Where an agent comes from, for error messages: its distribution if known, else its module."""
+    return getattr(agent, "distribution", None) or type(agent).__module__
+
+
+def validate_roster(roster: Roster) -> None:
+    """Fail before running: protocol mismatches, duplicate names, reads that nothing writes."""
+    state_fields = set(SynthesisState.model_fields)
+    seen: dict[str, str] = {}
+    written = set(INPUT_FIELDS)
+    for slot, agent in roster.agents():
+        name = getattr(agent, "name", None)
+        label = f"agent {name or type(agent).__name__!r} ({origin(agent)})"
+        if not isinstance(name, str) or not callable(agent):
+            raise ConfigError(f"{label} in slot {slot!r} does not follow the Agent protocol (name, __call__)")
+        for attribute in ("reads", "writes"):
+            if not isinstance(getattr(agent, attribute, None), frozenset | set):
+                raise ConfigError(f"{label} in slot {slot!r} lacks `{attribute}` (a set of state fields)")
+        if slot == "generator" and not callable(getattr(agent, "sample", None)):
+            raise ConfigError(f"{label} fills the generator slot but has no `sample` method")
+        if name in seen:
+            raise ConfigError(f"duplicate agent name {name!r}: {label} and {seen[name]}")
+        seen[name] = label
+        unknown = (set(agent.reads) | set(agent.writes)) - state_fields
+        if unknown:
+            raise ConfigError(f"{label} names unknown state fields: {', '.join(sorted(unknown))}")
+        written |= set(agent.writes) | set(getattr(agent, "sample_writes", ()))
+    for slot, agent in roster.agents():
+        missing = set(agent.reads) - written
+        if missing:
+            raise ConfigError(
+                f"agent {agent.name!r} ({origin(agent)}) in slot {slot!r} reads "
+                f"{', '.join(sorted(missing))}, which no agent writes"
+            )
+
+
+def _node(stage: str, agent: Any, call: AgentCall, *, fresh_attempt: bool = False):
+    """Wrap an agent call as a LangGraph node; project errors become recorded failures."""
+
+    async def node(state: SynthesisState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+        try:
+            update = dict(await call(state, runtime.context))
+        except CodemillError as error:
+            update = {"failures": [Failure(stage=stage, agent=agent.name, message=str(error))]}
+        if fresh_attempt:  # the attempt bound must advance even when the agent forgets or fails
+            update.setdefault("attempt", state.attempt + 1)
+            update.setdefault("instance", None)
+            update.setdefault("verdict", None)
+        return update
+
+    node.__name__ = stage
+    return node
+
+
+def after_generate(state: SynthesisState) -> str:
+    if state.instance is not None:
+        return "discriminate"
+    return "generate" if state.attempt < state.max_attempts else "finalize"
+
+
+def after_discriminate(state: SynthesisState) -> str | list[str]:
+    if state.verdict is None:
+        return "finalize"
+    if state.verdict.accepted:
+        return ["write_tests", "sample"] if state.task_type in EXECUTABLE_TASKS else "finalize"
+    return "generate" if state.attempt < state.max_attempts else "finalize"
+
+
+async def finalize(state: SynthesisState) -> dict[str, Any]:
+    """Decide the thread's status from what happened."""
+    if state.verdict is None or state.instance is None:
+        return {"status": "failed"}
+    if not state.verdict.accepted:
+        return {"status": "rejected"}
+    if state.task_type in EXECUTABLE_TASKS and not (state.checks and state.checks.ok):
+        return {"status": "failed" if state.checks is None else "rejected"}
+    return {"status": "accepted"}
+
+
+def build_graph(roster: Roster) -> StateGraph:
+    """The uncompiled graph for a validated roster."""
+    validate_roster(roster)
+    graph = StateGraph(SynthesisState, context_schema=RunContext)
+    graph.add_node("generate", _node("generate", roster.generator, roster.generator, fresh_attempt=True))
+    graph.add_node("discriminate", _node("discriminate", roster.discriminator, roster.discriminator))
+    graph.add_node("write_tests", _node("write_tests", roster.test_writer, roster.test_writer))
+    graph.add_node("sample", _node("sample", roster.generator, roster.generator.sample))
+    graph.add_node("execute", _node("execute", roster.executor, roster.executor))
+    graph.add_node("finalize", finalize)
+    graph.add_edge(START, "generate")
+    graph.add_conditional_edges("generate", after_generate, ["discriminate", "generate", "finalize"])
+    graph.add_conditional_edges(
+        "discriminate", after_discriminate, ["write_tests", "sample", "generate", "finalize"]
+    )
+    graph.add_edge(["write_tests", "sample"], "execute")
+    review_nodes = [f"review_{reviewer.name}" for reviewer in roster.reviewers]
+    for node_name, reviewer in zip(review_nodes, roster.reviewers, strict=True):
+        graph.add_node(node_name, _node(node_name, reviewer, reviewer))
+        graph.add_edge("execute", node_name)
+    if review_nodes:
+        graph.add_edge(review_nodes, "finalize")
+    else:
+        graph.add_edge("execute", "finalize")
+    graph.add_edge("finalize", END)
+    return graph
+
+
+def compile_graph(roster: Roster, checkpointer: BaseCheckpointSaver | None = None) -> CompiledStateGraph:
+    return build_graph(roster).compile(checkpointer=checkpointer)
+
+
+def draw(roster: Roster, *, mermaid: bool = True) -> str:
+    """The graph as Mermaid text (or ASCII where grandalf is installed)."""
+    drawable = compile_graph(roster).get_graph()
+    return drawable.draw_mermaid() if mermaid else drawable.draw_ascii()
+
+
+def state_serde_modules() -> Sequence[tuple[str, str]]:
+    """Types the SQLite checkpointer may deserialize from the state (langgraph's msgpack allow-list)."""
+    from graphs import state
+
+    names = ["SeedInput", "TaskType", "Instance", "RubricCheck", "Verdict", "Review", "Failure", "ExecutionChecks"]
+    return [(state.__name__, name) for name in names]
