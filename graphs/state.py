@@ -88,6 +88,7 @@ class Failure(BaseModel):
     stage: str
     agent: str
     message: str
+    error_type: str = ""  # e.g. "LLMError": the batch runner retries infrastructure failures on resume
 
 
 class ExecutionChecks(BaseModel):

@@ -83,7 +83,8 @@ def _node(stage: str, agent: Any, call: AgentCall, *, fresh_attempt: bool = Fals
         try:
             update = dict(await call(state, runtime.context))
         except CodemillError as error:
-            update = {"failures": [Failure(stage=stage, agent=agent.name, message=str(error))]}
+            failure = Failure(stage=stage, agent=agent.name, message=str(error), error_type=type(error).__name__)
+            update = {"failures": [failure]}
         if fresh_attempt:  # the attempt bound must advance even when the agent forgets or fails
             update.setdefault("attempt", state.attempt + 1)
             update.setdefault("instance", None)

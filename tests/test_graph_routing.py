@@ -1,0 +1,209 @@
+"""The synthesis graph's routing and the batch runner, with scripted agents (no LLM, no sandbox)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+from graphs.batch import BatchRunner, choose_task_type
+from graphs.context import RunContext, SynthSettings
+from graphs.state import ExecutionChecks, Instance, RubricCheck, SeedInput, SynthesisState, TaskType, Verdict
+from graphs.synthesis import Roster, draw, validate_roster
+from tools.errors import ConfigError, LLMError
+
+
+class ScriptedGenerator:
+    name: ClassVar[str] = "scripted-generator"
+    slot: ClassVar[str] = "generator"
+    reads: ClassVar[frozenset[str]] = frozenset({"seed", "task_type", "feedback"})
+    writes: ClassVar[frozenset[str]] = frozenset({"instance", "attempt"})
+    sample_writes: ClassVar[frozenset[str]] = frozenset({"candidates"})
+
+    def __init__(self, fail_for: set[str] = frozenset(), llm_down: bool = False) -> None:
+        self.fail_for, self.llm_down, self.calls = fail_for, llm_down, 0
+
+    async def __call__(self, state: SynthesisState, ctx: RunContext) -> dict[str, Any]:
+        self.calls += 1
+        if self.llm_down:
+            raise LLMError("http://127.0.0.1:1/v1 (model m): connection refused")
+        if state.seed.id in self.fail_for:
+            return {"attempt": state.attempt + 1}  # the agent gave up: no instance
+        instance = Instance(task_type=state.task_type, task_name=f"t{state.attempt}", instruction="Write f.",
+                            output="def f():\n    return 1\n", entry_point="f")
+        return {"instance": instance, "attempt": state.attempt + 1}
+
+    async def sample(self, state: SynthesisState, ctx: RunContext) -> dict[str, Any]:
+        return {"candidates": ["def f():\n    return 1\n", "def f():\n    return 2\n"]}
+
+
+class ScriptedDiscriminator:
+    """Rejects the first `reject_first` attempts of every thread."""
+
+    name: ClassVar[str] = "scripted-discriminator"
+    slot: ClassVar[str] = "discriminator"
+    reads: ClassVar[frozenset[str]] = frozenset({"instance"})
+    writes: ClassVar[frozenset[str]] = frozenset({"verdict", "feedback"})
+
+    def __init__(self, reject_first: int = 0) -> None:
+        self.reject_first = reject_first
+
+    async def __call__(self, state: SynthesisState, ctx: RunContext) -> dict[str, Any]:
+        ok = state.attempt > self.reject_first
+        check = RubricCheck(name="related", passed=ok, reason="fine" if ok else "solution unrelated")
+        verdict = Verdict(checks=[check], accepted=ok)
+        return {"verdict": verdict, "feedback": verdict.reasons}
+
+
+class ScriptedTestWriter:
+    name: ClassVar[str] = "scripted-test-writer"
+    slot: ClassVar[str] = "test_writer"
+    reads: ClassVar[frozenset[str]] = frozenset({"instance"})
+    writes: ClassVar[frozenset[str]] = frozenset({"tests"})
+
+    async def __call__(self, state: SynthesisState, ctx: RunContext) -> dict[str, Any]:
+        return {"tests": ["assert f() == 1"]}
+
+
+class ScriptedExecutor:
+    name: ClassVar[str] = "scripted-executor"
+    slot: ClassVar[str] = "executor"
+    reads: ClassVar[frozenset[str]] = frozenset({"candidates", "tests"})
+    writes: ClassVar[frozenset[str]] = frozenset({"verification", "checks"})
+
+    async def __call__(self, state: SynthesisState, ctx: RunContext) -> dict[str, Any]:
+        pair = {"prompt": "Write f.", "chosen": state.candidates[0], "rejected": state.candidates[1],
+                "kind": "correctness"}
+        verification = {"matrix": [["passed"], ["failed"]], "scores": {"pagerank": [1.0, 0.0]}, "pairs": [pair]}
+        return {"verification": verification, "checks": ExecutionChecks(reference_passes=1, tests_total=1, ok=True)}
+
+
+def roster(**overrides: Any) -> Roster:
+    parts = {"generator": ScriptedGenerator(), "discriminator": ScriptedDiscriminator(),
+             "test_writer": ScriptedTestWriter(), "executor": ScriptedExecutor()}
+    parts.update(overrides)
+    return Roster(**parts)
+
+
+def context(**settings: Any) -> RunContext:
+    mix = {TaskType.GENERATION: 1.0, TaskType.SUMMARIZATION: 0.0, TaskType.REPAIR: 0.0, TaskType.TRANSLATION: 0.0}
+    return RunContext(settings=SynthSettings(task_mix=mix, **settings), llm=None, sandbox=None, pool=None)
+
+
+def seeds(n: int) -> list[SeedInput]:
+    return [SeedInput(id=f"s{i}", code=f"def f{i}():\n    return {i}\n") for i in range(n)]
+
+
+def rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+async def test_accepted_first_time_writes_every_row(tmp_path: Path) -> None:
+    stats = await BatchRunner(roster(), context(), tmp_path).run(seeds(3))
+    assert len(rows(tmp_path / "sft.jsonl")) == 3
+    assert len(rows(tmp_path / "dpo.jsonl")) == 3
+    assert len(rows(tmp_path / "matrix.jsonl")) == 3
+    ledger = rows(tmp_path / "ledger.jsonl")
+    assert {row["status"] for row in ledger} == {"accepted"}
+    assert ledger[0]["stages"] == ["generated", "accepted", "tested", "executed", "pairs"]
+    assert stats.funnel["pairs"]["generation"] == 3
+
+
+async def test_rejected_then_accepted_records_attempts(tmp_path: Path) -> None:
+    await BatchRunner(roster(discriminator=ScriptedDiscriminator(reject_first=1)), context(), tmp_path).run(seeds(1))
+    (sft,) = rows(tmp_path / "sft.jsonl")
+    assert sft["attempts"] == 2
+
+
+async def test_gives_up_after_the_attempt_bound(tmp_path: Path) -> None:
+    generator = ScriptedGenerator()
+    runner = BatchRunner(roster(generator=generator, discriminator=ScriptedDiscriminator(reject_first=99)),
+                         context(max_attempts=3), tmp_path)
+    await runner.run(seeds(1))
+    assert generator.calls == 3
+    (ledger,) = rows(tmp_path / "ledger.jsonl")
+    assert ledger["status"] == "rejected" and ledger["verdict_reasons"] == ["related: solution unrelated"]
+    assert rows(tmp_path / "sft.jsonl") == []
+
+
+async def test_a_generator_that_never_answers_is_bounded_too(tmp_path: Path) -> None:
+    generator = ScriptedGenerator(fail_for={"s0"})
+    await BatchRunner(roster(generator=generator), context(max_attempts=2), tmp_path).run(seeds(2))
+    statuses = {row["seed_id"]: row["status"] for row in rows(tmp_path / "ledger.jsonl")}
+    assert statuses == {"s0": "failed", "s1": "accepted"}
+    assert generator.calls == 3
+
+
+async def test_rerun_writes_no_duplicates(tmp_path: Path) -> None:
+    await BatchRunner(roster(), context(), tmp_path).run(seeds(2))
+    stats = await BatchRunner(roster(), context(), tmp_path).run(seeds(4))
+    assert stats.skipped == 2
+    ids = [row["id"] for row in rows(tmp_path / "sft.jsonl")]
+    assert len(ids) == 4 and len(set(ids)) == 4
+
+
+async def test_unreachable_model_stops_the_run_and_records_nothing(tmp_path: Path) -> None:
+    runner = BatchRunner(roster(generator=ScriptedGenerator(llm_down=True)), context(max_attempts=1), tmp_path,
+                         concurrency=1, max_consecutive_llm_failures=2)
+    with pytest.raises(LLMError, match="re-run to resume"):
+        await runner.run(seeds(5))
+    assert rows(tmp_path / "ledger.jsonl") == []
+    stats = await BatchRunner(roster(), context(), tmp_path).run(seeds(5))  # the model is back: all 5 run
+    assert stats.status["accepted"] == 5
+
+
+def test_task_mix_is_deterministic_and_follows_weights() -> None:
+    settings = SynthSettings()
+    many = [SeedInput(id=f"seed-{i}", code="x = 1") for i in range(2000)]
+    first = [choose_task_type(seed, settings) for seed in many]
+    assert first == [choose_task_type(seed, settings) for seed in many]
+    share = first.count(TaskType.GENERATION) / len(first)
+    assert 0.52 < share < 0.62
+    go_seed = SeedInput(id="g", code="package main", language="go")
+    assert all(choose_task_type(go_seed, SynthSettings(seed=s)) != TaskType.TRANSLATION for s in range(50))
+
+
+def test_validation_names_the_culprit() -> None:
+    class Reviewer:
+        name: ClassVar[str] = "scripted-generator"
+        slot: ClassVar[str] = "reviewer"
+        reads: ClassVar[frozenset[str]] = frozenset({"verification"})
+        writes: ClassVar[frozenset[str]] = frozenset({"reviews"})
+        distribution = "my-plugin"
+
+        async def __call__(self, state: SynthesisState, ctx: RunContext) -> dict[str, Any]:
+            return {}
+
+    with pytest.raises(ConfigError, match=r"duplicate agent name 'scripted-generator'.*my-plugin"):
+        validate_roster(roster(reviewers=[Reviewer()]))
+
+    class Lonely(ScriptedTestWriter):
+        name: ClassVar[str] = "lonely"
+        reads: ClassVar[frozenset[str]] = frozenset({"checks"})
+
+    with pytest.raises(ConfigError, match=r"'lonely'.*reads checks, which no agent writes"):
+        validate_roster(roster(test_writer=Lonely(), executor=_WritesNothing()))
+
+    class NoSample:
+        name = "nosample"
+        reads = frozenset()
+        writes = frozenset()
+
+        async def __call__(self, state, ctx):
+            return {}
+
+    with pytest.raises(ConfigError, match="no `sample` method"):
+        validate_roster(roster(generator=NoSample()))
+
+
+class _WritesNothing(ScriptedExecutor):
+    name: ClassVar[str] = "writes-nothing"
+    writes: ClassVar[frozenset[str]] = frozenset({"verification"})
+
+
+def test_graph_draws_as_mermaid() -> None:
+    text = draw(roster())
+    for node in ("generate", "discriminate", "write_tests", "sample", "execute", "finalize"):
+        assert node in text
