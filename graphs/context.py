@@ -13,6 +13,7 @@ from typing import Any, Protocol, TypeVar
 from pydantic import BaseModel, Field
 
 from graphs.state import TaskType
+from tools.settings import CodemillSettings
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -24,8 +25,10 @@ DEFAULT_TASK_MIX: dict[TaskType, float] = {  # WaveCoder's CodeOcean mix
 }
 
 
-class SynthSettings(BaseModel):
-    """Knobs of one synthesis run (every loop bound lives here)."""
+class SynthSettings(CodemillSettings):
+    """Knobs of one synthesis run (every loop bound lives here); the `[synth]` table of a config file."""
+
+    config_section = "synth"
 
     task_mix: dict[TaskType, float] = Field(default_factory=lambda: dict(DEFAULT_TASK_MIX))
     n_candidates: int = Field(5, ge=1, le=64)

@@ -1,0 +1,92 @@
+"""`run.py verify`: the output contract, bad lines, incremental output and resuming."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from run import main
+
+ROOT = Path(__file__).resolve().parent.parent
+GOOD = {"task_id": "double", "prompt": "double x", "candidates": ["def f(x):\n    return 2 * x\n",
+                                                              "def f(x):\n    return x + 1\n"],
+        "tests": ["assert f(1) == 2", "assert f(3) == 6", "assert f(2) == 3  # wrong", "assert f(0) == 0"]}
+OTHER = {"task_id": 7, "candidates": ["def g():\n    return 1\n"], "tests": ["assert g() == 1"]}
+CONTRACT = {"task_id", "matrix", "scores", "test_scores", "pairs", "efficiency", "exec_s"}
+FAST = ["--workers", "2", "--timeout", "2", "--repeats", "1"]
+
+
+def write_lines(path: Path, lines: list[str]) -> Path:
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_bad_lines_are_named_and_skipped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = write_lines(tmp_path / "in.jsonl", [
+        json.dumps(GOOD), "{not json", json.dumps({"task_id": "x", "candidates": []}), json.dumps(OTHER),
+        json.dumps(GOOD),
+    ])
+    out = tmp_path / "out.jsonl"
+    assert main(["verify", str(source), "--out", str(out), *FAST]) == 0
+    err = capsys.readouterr().err
+    assert f"{source}:2: skipped" in err and "Invalid JSON" in err
+    assert f"{source}:3: skipped: tests: Field required" in err
+    assert f"{source}:5: skipped: duplicate task_id 'double'" in err
+    written = {row["task_id"]: row for row in rows(out)}
+    assert set(written) == {"double", "7"}
+    double = written["double"]
+    assert set(double) >= CONTRACT
+    assert double["matrix"] == [["passed", "passed", "failed", "passed"], ["passed", "failed", "passed", "failed"]]
+    assert set(double["scores"]) >= {"pagerank", "codet", "max_pass", "bayes"}
+    assert all(len(v) == 2 for v in double["scores"].values())
+    assert all(len(v) == 4 for v in double["test_scores"].values())
+    assert double["pairs"][0]["chosen"] == GOOD["candidates"][0]
+
+
+def test_rerun_resumes_without_duplicates(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = write_lines(tmp_path / "in.jsonl", [json.dumps(GOOD)])
+    out = tmp_path / "out.jsonl"
+    assert main(["verify", str(source), "--out", str(out), *FAST]) == 0
+    first = out.read_text()
+    assert main(["verify", str(source), "--out", str(out), *FAST]) == 0
+    assert out.read_text() == first
+    assert "resuming: 1 task(s)" in capsys.readouterr().err
+    write_lines(source, [json.dumps(GOOD), json.dumps(OTHER)])
+    assert main(["verify", str(source), "--out", str(out), *FAST]) == 0
+    assert [row["task_id"] for row in rows(out)] == ["double", "7"]
+
+
+def test_a_torn_last_line_is_redone(tmp_path: Path) -> None:
+    source = write_lines(tmp_path / "in.jsonl", [json.dumps(GOOD), json.dumps(OTHER)])
+    out = tmp_path / "out.jsonl"
+    assert main(["verify", str(source), "--out", str(out), *FAST]) == 0
+    complete = out.read_text().splitlines()
+    out.write_text(complete[0] + "\n" + complete[1][:40])  # killed in the middle of the second line
+    assert main(["verify", str(source), "--out", str(out), *FAST]) == 0
+    assert sorted(row["task_id"] for row in rows(out)) == ["7", "double"]
+
+
+def test_the_readme_example(tmp_path: Path) -> None:
+    out = tmp_path / "verified.jsonl"
+    assert main(["verify", str(ROOT / "examples" / "verify.jsonl"), "--out", str(out),
+                 "--workers", "2", "--timeout", "1", "--repeats", "3"]) == 0
+    written = {row["task_id"]: row for row in rows(out)}
+    assert set(written) == {"add", "fib", "is_palindrome", "js/sum"}
+    add = written["add"]
+    assert add["test_scores"]["bayes"][2] < 0.5 < min(add["test_scores"]["bayes"][:2])  # the wrong test
+    fib = written["fib"]
+    assert fib["matrix"][3] == ["timeout"] * 3
+    assert [p["kind"] for p in fib["pairs"]] == ["correctness", "efficiency"]
+    palindrome = written["is_palindrome"]
+    assert max(range(5), key=lambda i: palindrome["scores"]["bayes"][i]) == 0
+
+
+def test_missing_input_is_one_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["verify", str(tmp_path / "nope.jsonl"), "--out", str(tmp_path / "o.jsonl")]) == 1
+    assert "error: input not found" in capsys.readouterr().err
