@@ -17,6 +17,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("tools.commands.evaluate", "pass@k of completions on HumanEval or MBPP"),
     "seeds": ("tools.commands.seeds", "ingest, clean, dedup, decontaminate and select seed code"),
     "serve": ("tools.commands.serve", "start a local vLLM OpenAI-compatible server"),
+    "synth": ("tools.commands.synth", "run the agent graph over seeds: instruction and preference data"),
+    "chat": ("tools.commands.chat", "an interactive session with the agents: watch and steer them live"),
+    "agents": ("tools.commands.agents", "list the registered agents, their slots and where they come from"),
 }
 
 

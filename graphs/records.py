@@ -55,6 +55,7 @@ def sft_row(state: SynthesisState) -> SFTRow | None:
         messages=[{"role": "user", "content": user}, {"role": "assistant", "content": instance.output}],
         language=instance.language, provenance=provenance(state), verdict=state.verdict.model_dump(mode="json"),
         checks=state.checks.model_dump(mode="json") if state.checks else None, attempts=state.attempt,
+        reviews=[review.model_dump(mode="json") for review in state.reviews],
     )
 
 
@@ -64,8 +65,10 @@ def dpo_rows(state: SynthesisState) -> list[DPORow]:
     tid = thread_id(state.seed.id, state.task_type)
     rows = []
     for pair in state.verification.get("pairs", []):
-        kind = pair.get("kind") or pair.get("metadata", {}).get("kind", "correctness")
-        metadata = {key: value for key, value in pair.items() if key not in ("prompt", "chosen", "rejected")}
+        kind = pair.get("kind", "correctness")
+        metadata = dict(pair.get("metadata") or {})
+        metadata.update({key: value for key, value in pair.items()
+                         if key not in ("prompt", "chosen", "rejected", "kind", "metadata")})
         rows.append(DPORow(
             id=stable_id("dpo", tid, pair["chosen"], pair["rejected"]), task_id=tid,
             task_type=state.task_type.value, kind=kind, prompt=prompt_text(state), chosen=pair["chosen"],
@@ -83,6 +86,7 @@ def matrix_row(state: SynthesisState) -> MatrixRow | None:
         language=state.instance.language, prompt=prompt_text(state), candidates=state.candidates,
         tests=state.tests, verification=state.verification,
         checks=state.checks.model_dump(mode="json") if state.checks else None,
+        reviews=[review.model_dump(mode="json") for review in state.reviews],
     )
 
 
@@ -92,6 +96,6 @@ def ledger_row(state: SynthesisState, rows: dict[str, int], usage: dict[str, Any
     return LedgerRow(
         id=stable_id("ledger", tid), thread_id=tid, seed_id=state.seed.id, task_type=state.task_type.value,
         status=status, stages=funnel_stages(state), attempts=state.attempt,
-        verdict_reasons=state.verdict.reasons if state.verdict else [],
+        verdict_reasons=[reason for verdict in state.verdicts for reason in verdict.reasons],
         failures=[failure.model_dump() for failure in state.failures], rows=rows, usage=usage or {},
     )

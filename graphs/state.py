@@ -116,6 +116,7 @@ class SynthesisState(BaseModel):
     tests: list[str] = Field(default_factory=list)
     verification: dict[str, Any] | None = None  # tools.verification VerifyResult, dumped
     checks: ExecutionChecks | None = None
+    verdicts: Annotated[list[Verdict], operator.add] = Field(default_factory=list)  # every verdict, in order
     reviews: Annotated[list[Review], operator.add] = Field(default_factory=list)
     failures: Annotated[list[Failure], operator.add] = Field(default_factory=list)
     status: Literal["running", "accepted", "rejected", "failed"] = "running"

@@ -16,9 +16,10 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
+from langgraph.types import interrupt
 
 from graphs.context import RunContext
-from graphs.state import EXECUTABLE_TASKS, Failure, SynthesisState
+from graphs.state import EXECUTABLE_TASKS, Failure, RubricCheck, SynthesisState, Verdict
 from tools.errors import CodemillError, ConfigError
 
 AgentCall = Callable[[SynthesisState, RunContext], Awaitable[dict[str, Any]]]
@@ -85,6 +86,8 @@ def _node(stage: str, agent: Any, call: AgentCall, *, fresh_attempt: bool = Fals
         except CodemillError as error:
             failure = Failure(stage=stage, agent=agent.name, message=str(error), error_type=type(error).__name__)
             update = {"failures": [failure]}
+        if isinstance(update.get("verdict"), Verdict):  # keep every verdict: the report counts all reasons
+            update["verdicts"] = [update["verdict"]]
         if fresh_attempt:  # the attempt bound must advance even when the agent forgets or fails
             update.setdefault("attempt", state.attempt + 1)
             update.setdefault("instance", None)
@@ -120,8 +123,29 @@ async def finalize(state: SynthesisState) -> dict[str, Any]:
     return {"status": "accepted"}
 
 
-def build_graph(roster: Roster) -> StateGraph:
-    """The uncompiled graph for a validated roster."""
+async def human_review(state: SynthesisState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    """Pause for a person's verdict (LangGraph `interrupt`); resume with {"accepted": bool, "reason": str}.
+
+    Anything else (e.g. {"skip": true}) keeps the model's verdict. A human verdict goes into the few-shot
+    pool like the discriminator's, marked as human.
+    """
+    if state.instance is None:
+        return {}
+    answer = interrupt({"instance": state.instance.model_dump(mode="json"),
+                        "verdict": state.verdict.model_dump(mode="json") if state.verdict else None,
+                        "checks": state.checks.model_dump(mode="json") if state.checks else None})
+    if not isinstance(answer, dict) or "accepted" not in answer:
+        return {}
+    reason = str(answer.get("reason") or ("accepted by a person" if answer["accepted"] else "rejected by a person"))
+    verdict = Verdict(checks=[RubricCheck(name="human", passed=bool(answer["accepted"]), reason=reason)],
+                      accepted=bool(answer["accepted"]), analysis=reason, source="human")
+    if runtime.context.pool is not None:
+        runtime.context.pool.add(state.instance, verdict)
+    return {"verdict": verdict, "verdicts": [verdict]}
+
+
+def build_graph(roster: Roster, *, human: bool = False) -> StateGraph:
+    """The uncompiled graph for a validated roster; `human` pauses before `finalize` for a person's verdict."""
     validate_roster(roster)
     graph = StateGraph(SynthesisState, context_schema=RunContext)
     graph.add_node("generate", _node("generate", roster.generator, roster.generator, fresh_attempt=True))
@@ -130,26 +154,32 @@ def build_graph(roster: Roster) -> StateGraph:
     graph.add_node("sample", _node("sample", roster.generator, roster.generator.sample))
     graph.add_node("execute", _node("execute", roster.executor, roster.executor))
     graph.add_node("finalize", finalize)
+    last = "finalize"
+    if human:
+        graph.add_node("human_review", human_review)
+        graph.add_edge("human_review", "finalize")
+        last = "human_review"
     graph.add_edge(START, "generate")
-    graph.add_conditional_edges("generate", after_generate, ["discriminate", "generate", "finalize"])
-    graph.add_conditional_edges(
-        "discriminate", after_discriminate, ["write_tests", "sample", "generate", "finalize"]
-    )
+    graph.add_conditional_edges("generate", after_generate, {
+        "discriminate": "discriminate", "generate": "generate", "finalize": "finalize"})
+    graph.add_conditional_edges("discriminate", after_discriminate, {
+        "write_tests": "write_tests", "sample": "sample", "generate": "generate", "finalize": last})
     graph.add_edge(["write_tests", "sample"], "execute")
     review_nodes = [f"review_{reviewer.name}" for reviewer in roster.reviewers]
     for node_name, reviewer in zip(review_nodes, roster.reviewers, strict=True):
         graph.add_node(node_name, _node(node_name, reviewer, reviewer))
         graph.add_edge("execute", node_name)
     if review_nodes:
-        graph.add_edge(review_nodes, "finalize")
+        graph.add_edge(review_nodes, last)
     else:
-        graph.add_edge("execute", "finalize")
+        graph.add_edge("execute", last)
     graph.add_edge("finalize", END)
     return graph
 
 
-def compile_graph(roster: Roster, checkpointer: BaseCheckpointSaver | None = None) -> CompiledStateGraph:
-    return build_graph(roster).compile(checkpointer=checkpointer)
+def compile_graph(roster: Roster, checkpointer: BaseCheckpointSaver | None = None, *,
+                  human: bool = False) -> CompiledStateGraph:
+    return build_graph(roster, human=human).compile(checkpointer=checkpointer)
 
 
 def draw(roster: Roster, *, mermaid: bool = True) -> str:

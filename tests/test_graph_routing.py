@@ -124,7 +124,7 @@ async def test_gives_up_after_the_attempt_bound(tmp_path: Path) -> None:
     await runner.run(seeds(1))
     assert generator.calls == 3
     (ledger,) = rows(tmp_path / "ledger.jsonl")
-    assert ledger["status"] == "rejected" and ledger["verdict_reasons"] == ["related: solution unrelated"]
+    assert ledger["status"] == "rejected" and ledger["verdict_reasons"] == ["related: solution unrelated"] * 3
     assert rows(tmp_path / "sft.jsonl") == []
 
 
@@ -207,3 +207,25 @@ def test_graph_draws_as_mermaid() -> None:
     text = draw(roster())
     for node in ("generate", "discriminate", "write_tests", "sample", "execute", "finalize"):
         assert node in text
+
+
+async def test_human_review_pauses_and_the_person_decides(tmp_path: Path) -> None:
+    from langgraph.checkpoint.memory import InMemorySaver
+    from langgraph.types import Command
+
+    from graphs.synthesis import compile_graph
+    from tools.pool import FewShotPool
+
+    ctx = context()
+    ctx.pool = FewShotPool(tmp_path / "pool")
+    app = compile_graph(roster(), InMemorySaver(), human=True)
+    config = {"configurable": {"thread_id": "chat-1"}}
+    start = SynthesisState(seed=SeedInput(id="s", code="x"), task_type=TaskType.GENERATION)
+    paused = await app.ainvoke(start, config, context=ctx)
+    (pending,) = paused["__interrupt__"]
+    assert pending.value["instance"]["task_name"] == "t0" and pending.value["checks"]["ok"] is True
+    final = SynthesisState.model_validate(await app.ainvoke(
+        Command(resume={"accepted": False, "reason": "too trivial"}), config, context=ctx))
+    assert final.status == "rejected" and final.verdict.source == "human"
+    (entry,) = ctx.pool.entries(TaskType.GENERATION)
+    assert entry.verdict.source == "human" and entry.verdict.analysis == "too trivial"

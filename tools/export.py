@@ -47,6 +47,7 @@ class SFTRow(BaseModel):
     verdict: dict[str, Any]
     checks: dict[str, Any] | None = None
     attempts: int = 1
+    reviews: list[dict[str, Any]] = Field(default_factory=list)  # plug-in reviewers' findings
 
 
 class DPORow(BaseModel):
@@ -75,6 +76,7 @@ class MatrixRow(BaseModel):
     tests: list[str]
     verification: dict[str, Any]
     checks: dict[str, Any] | None = None
+    reviews: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class LedgerRow(BaseModel):
@@ -87,7 +89,7 @@ class LedgerRow(BaseModel):
     status: Literal["accepted", "rejected", "failed"]
     stages: list[str]  # funnel stages reached: generated, accepted, tested, executed, pairs
     attempts: int
-    verdict_reasons: list[str] = Field(default_factory=list)
+    verdict_reasons: list[str] = Field(default_factory=list)  # failed checks of every verdict, all attempts
     failures: list[dict[str, str]] = Field(default_factory=list)
     rows: dict[str, int] = Field(default_factory=dict)  # sft / dpo / matrix rows written
     usage: dict[str, Any] = Field(default_factory=dict)

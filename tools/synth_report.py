@@ -451,7 +451,6 @@ def _examples_section(data: RunData) -> str:
     parts.append("<h3>Preference pairs (DPO)</h3>")
     for row in _pick(data.dpo, "kind", 2):
         meta = _dict(row.get("metadata"))
-        meta = {**meta, **_dict(meta.get("metadata"))}  # `synth` nests the pair's own metadata one level down
         facts = [f"{escape(str(k))} {escape(charts.fmt_number(v) if _num(v) is not None else str(v))}"
                  for k, v in meta.items() if k != "kind" and not isinstance(v, dict | list)]
         parts.append('<article class="example">' + _example_title(row, f"{row.get('kind')} pair", facts)
