@@ -79,8 +79,7 @@ def build_outdir(outdir: Path) -> Path:
               for i, (task, statuses, seconds) in enumerate(matrices)]
     dpo = [DPORow(id="d1", task_id="task0", task_type="generation", kind="correctness", prompt="Write f.",
                   chosen="def f():\n    return 1  # CHOSEN-1", rejected=HOSTILE,
-                  metadata={"kind": "correctness",  # the shape graphs/records.py writes
-                            "metadata": {"ranker": "bayes", "chosen_score": 1.0, "rejected_score": 0.25}},
+                  metadata={"ranker": "bayes", "chosen_score": 1.0, "rejected_score": 0.25},
                   provenance=provenance),
            DPORow(id="d2", task_id="task2", task_type="repair", kind="efficiency", prompt="Fix g.",
                   chosen="def g():\n    return 2  # FAST", rejected="def g():\n    return sum([2])  # SLOW",
