@@ -1,0 +1,194 @@
+"""The sandbox's contract: statuses, timings, ordering, the matrix, async use, JavaScript, isolation report."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import statistics
+import time
+
+import pytest
+
+from tools.errors import SandboxError
+from tools.sandbox import Check, CheckResult, Limits, Sandbox, Status
+
+FAST = Limits(timeout_s=2.0)
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    with Sandbox(workers=2, limits=FAST) as box:
+        yield box
+
+
+def test_statuses_of_ordinary_outcomes(sandbox):
+    cases = {
+        "passes": (Check(code="def f(x):\n    return x + 1", test="assert f(1) == 2"), Status.PASSED, None),
+        "assert": (Check(code="def f(x):\n    return x", test="assert f(1) == 2, 'f(1) wrong'"),
+                   Status.FAILED, "AssertionError"),
+        "raises": (Check(code="def f(x):\n    return 1 / x", test="assert f(0) == 1"),
+                   Status.ERROR, "ZeroDivisionError"),
+        "syntax": (Check(code="def f(x:\n    return x", test="assert f(1) == 1"), Status.ERROR, "SyntaxError"),
+        "check()": (Check(code="def f(x):\n    return -x",
+                          test="def check(c):\n    assert c(2) == -2\n    assert c(3) == 3\ncheck(f)"),
+                    Status.FAILED, "AssertionError"),
+    }
+    results = sandbox.run([check for check, _, _ in cases.values()])
+    for (name, (_, status, error_type)), result in zip(cases.items(), results, strict=True):
+        assert result.status is status, (name, result)
+        assert result.error_type == error_type, (name, result)
+    assert results[1].message == "f(1) wrong"
+    assert results[2].message == "division by zero"
+    assert results[0].passed and not results[1].passed
+
+
+def test_code_and_test_share_one_namespace_and_output_is_captured(sandbox):
+    result = sandbox.run_one(Check(code="import sys\nX = 41\nprint('to out')\nprint('to err', file=sys.stderr)",
+                                   test="assert X + 1 == 42"))
+    assert result.status is Status.PASSED
+    assert result.stdout == "to out\n"
+    assert result.stderr == "to err\n"
+
+
+def test_timings_and_memory_are_measured(sandbox):
+    busy = Check(code="import time\ndef spin():\n    end = time.perf_counter() + 0.3\n"
+                      "    while time.perf_counter() < end:\n        pass",
+                 test="spin()")
+    big = Check(code="data = bytearray(200 * 1024 * 1024)\ndata[::4096] = b'x' * len(data[::4096])", test="")
+    spin, allocate = sandbox.run([busy, big])
+    assert spin.status is Status.PASSED and allocate.status is Status.PASSED
+    assert 0.29 <= spin.exec_s < 0.6
+    assert spin.wall_s >= spin.exec_s  # the parent's view includes fork and IPC
+    assert 0.03 < spin.cpu_s <= spin.exec_s + 0.05  # a busy loop burns CPU (machine may be shared)
+    assert allocate.peak_memory_kb > 200 * 1024
+
+
+def test_exec_s_excludes_process_overhead(sandbox):
+    results = sandbox.run([Check(code="x = 1", test="assert x == 1")] * 5)
+    exec_s = statistics.median(r.exec_s for r in results)
+    wall_s = statistics.median(r.wall_s for r in results)
+    assert 0 < exec_s < 0.002  # a trivial body: microseconds, not the milliseconds of fork and IPC
+    assert wall_s > 10 * exec_s
+
+
+def test_results_keep_input_order_and_progress_sees_each(sandbox):
+    checks = [Check(code=f"import time\ntime.sleep({0.05 * (5 - i)})\nN = {i}", test=f"assert N == {i}")
+              for i in range(6)]
+    seen: list[int] = []
+    results = sandbox.run(checks, on_result=lambda index, result: seen.append(index))
+    assert [r.status for r in results] == [Status.PASSED] * 6
+    assert sorted(seen) == list(range(6))
+
+
+def test_checks_run_in_parallel_on_all_workers(sandbox):
+    checks = [Check(code="import time\ntime.sleep(0.4)", test="") for _ in range(4)]
+    started = time.perf_counter()
+    results = sandbox.run(checks)
+    elapsed = time.perf_counter() - started
+    assert all(r.passed for r in results)
+    assert elapsed < 1.4  # 4 × 0.4 s on 2 workers: ~0.8 s, not 1.6 s
+
+
+def test_matrix_marks_only_the_bad_pair(sandbox):
+    candidates = ["def f(x):\n    return x * 2", "def f(x):\n    return x + x if x != 3 else 0"]
+    tests = ["assert f(1) == 2", "assert f(3) == 6", "while True:\n    pass", "assert f(0) == 0"]
+    matrix = sandbox.matrix(candidates, tests, limits=Limits(timeout_s=0.5))
+    statuses = [[r.status.value for r in row] for row in matrix]
+    assert statuses == [["passed", "passed", "timeout", "passed"], ["passed", "failed", "timeout", "passed"]]
+
+
+async def test_arun_does_not_block_the_event_loop(sandbox):
+    ticks = 0
+
+    async def ticker():
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.02)
+            ticks += 1
+
+    task = asyncio.create_task(ticker())
+    results = await sandbox.arun([Check(code="import time\ntime.sleep(0.4)", test="") for _ in range(2)])
+    task.cancel()
+    assert [r.status for r in results] == [Status.PASSED, Status.PASSED]
+    assert ticks >= 10
+
+
+def test_isolation_report(sandbox):
+    info = sandbox.isolation
+    assert info["network"] in {"netns", "sockets-disabled"}
+    if os.geteuid() == 0:
+        uids = sandbox.slot_uids
+        assert info["user"] == f"uid {uids[0]}"
+        assert len(set(uids)) == sandbox.workers and min(uids) >= 1_000_000  # one private uid per slot
+        assert "private tmpfs on /tmp" in info["filesystem"]
+    if shutil.which("unshare") and os.geteuid() == 0:
+        assert info["network"] == "netns"
+
+
+def test_environment_is_scrubbed(monkeypatch):
+    monkeypatch.setenv("CODEMILL_SECRET_TOKEN", "hunter2")
+    with Sandbox(workers=1, limits=FAST) as box:
+        result = box.run_one(Check(code="import os\nprint(sorted(os.environ))\nprint(os.getcwd())",
+                                   test="assert 'CODEMILL_SECRET_TOKEN' not in os.environ"))
+    assert result.status is Status.PASSED
+    assert "hunter2" not in result.stdout and "PATH" in result.stdout
+    assert "/check-" in result.stdout  # a private work dir per check
+
+
+def test_closed_sandbox_refuses_work():
+    box = Sandbox(workers=1)
+    box.close()
+    with pytest.raises(SandboxError):
+        box.run([Check(code="", test="")])
+
+
+def test_result_model_round_trips():
+    result = CheckResult(status=Status.FAILED, error_type="AssertionError")
+    assert CheckResult.model_validate_json(result.model_dump_json()) == result
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/bin/node"), reason="needs Node at /usr/bin/node")
+def test_javascript_checks(sandbox):
+    code = "const add = (a, b) => {\n  return a + b\n}\n"
+    cases = [
+        (Check(code=code, test="console.assert(add(1, 2) === 3)", language="javascript"), Status.PASSED, None),
+        (Check(code=code, test="console.assert(add(1, 2) === 4)", language="javascript"),
+         Status.FAILED, "AssertionError"),
+        (Check(code=code, test="const assert = require('assert')\nassert.deepStrictEqual([add(1, 1)], [3])",
+               language="javascript"), Status.FAILED, "AssertionError"),
+        (Check(code=code, test="undefinedFunction(1)", language="javascript"), Status.ERROR, "ReferenceError"),
+        (Check(code="const add = (a, b => a", test="add(1, 2)", language="javascript"), Status.ERROR, "SyntaxError"),
+        (Check(code=code, test="process.exit(0)\nconsole.assert(false)", language="javascript"),
+         Status.CRASHED, "EarlyExit"),
+        (Check(code=code, test="while (true) {}", language="javascript", limits=Limits(timeout_s=1)),
+         Status.TIMEOUT, "Timeout"),
+        (Check(code=code, test="Promise.resolve().then(() => console.assert(add(2, 2) === 5))",
+               language="javascript"), Status.FAILED, "AssertionError"),
+        (Check(code=code, test="console.log(add(20, 22))", language="javascript"), Status.PASSED, None),
+    ]
+    results = sandbox.run([check for check, _, _ in cases])
+    for (check, status, error_type), result in zip(cases, results, strict=True):
+        assert (result.status, result.error_type) == (status, error_type), (check.test, result)
+    assert results[-1].stdout == "42\n"
+    assert 0 < results[0].exec_s < results[0].wall_s
+
+
+def test_a_worker_that_cannot_start_is_a_clear_error(monkeypatch):
+    from tools.sandbox import isolation
+
+    monkeypatch.setattr(isolation.WorkerPlan, "command", lambda self: ["/bin/false"])
+    with pytest.raises(SandboxError, match="sandbox worker failed to start"):
+        Sandbox(workers=2)
+
+
+async def test_cancelled_arun_skips_checks_not_yet_started(sandbox):
+    started = time.perf_counter()
+    task = asyncio.ensure_future(sandbox.arun([Check(code="import time\ntime.sleep(0.4)", test="")] * 10))
+    await asyncio.sleep(0.1)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    after = await sandbox.arun([Check(code="x = 1", test="assert x == 1")])
+    assert after[0].passed
+    assert time.perf_counter() - started < 1.6  # all ten would take 2 s on 2 workers

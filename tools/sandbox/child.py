@@ -1,0 +1,192 @@
+"""What runs inside the forked child: confine the process, run one check, positively report completion.
+
+Standard library only (imported by the worker). The child is a fork of a warm worker, so running Python
+code costs a bare fork; JavaScript execs Node from the confined child. The completion report goes to a
+pipe together with a nonce the worker writes only after the fork, and the child reads it only after the
+code ran: `sys.exit`, `os._exit` or a crash therefore never look like a pass.
+"""
+
+from __future__ import annotations
+
+import builtins
+import ctypes
+import json
+import os
+import resource
+import sys
+import time
+
+PR_SET_PDEATHSIG = 1
+PR_SET_NO_NEW_PRIVS = 38
+NODE_BASE_MB = 1024  # Node reserves ~730 MB of address space before running anything
+NODE_EXTRA_THREADS = 8  # V8 and libuv threads count against RLIMIT_NPROC
+SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+_prctl = ctypes.CDLL(None, use_errno=True).prctl  # resolved once in the worker, not per check
+_prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+_PAGE = resource.getpagesize()
+
+
+def prctl(option: int, value: int) -> None:
+    _prctl(option, value, 0, 0, 0)
+
+
+def scrubbed_env(workdir: str) -> dict[str, str]:
+    """The child's whole environment, built from nothing."""
+    return {"PATH": SAFE_PATH, "HOME": workdir, "TMPDIR": workdir, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
+            "PYTHONDONTWRITEBYTECODE": "1", "UV_THREADPOOL_SIZE": "2"}
+
+
+def install_base_env() -> None:
+    """Called once in the worker: every check then only sets its own HOME and TMPDIR."""
+    os.environ.clear()
+    os.environ.update(scrubbed_env("/nonexistent"))
+
+
+def _address_space_now() -> int:
+    fd = os.open("/proc/self/statm", os.O_RDONLY)
+    try:
+        return int(os.read(fd, 256).split()[0]) * _PAGE
+    finally:
+        os.close(fd)
+
+
+def _set_limit(kind: int, soft: int, hard: int | None = None) -> None:
+    hard = soft if hard is None else hard
+    _, current_hard = resource.getrlimit(kind)
+    if current_hard != resource.RLIM_INFINITY:
+        soft, hard = min(soft, current_hard), min(hard, current_hard)
+    resource.setrlimit(kind, (soft, hard))
+
+
+def confine(request: dict, workdir: str, uid: int | None, out_fd: int, err_fd: int,
+            keep_fds: tuple[int, ...], disable_sockets: bool) -> None:
+    """Everything between fork and running untrusted code; order matters (privileges drop last)."""
+    os.setpgid(0, 0)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.dup2(out_fd, 1)
+    os.dup2(err_fd, 2)
+    low = 3
+    for fd in sorted(keep_fds):  # close everything else: protocol pipes, pidfds, the worker's files
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, 65536)
+    os.chdir(workdir)
+    limits = request["limits"]
+    javascript = request["language"] == "javascript"
+    memory = limits["memory_mb"] * 1024 * 1024
+    address_space = NODE_BASE_MB * 1024 * 1024 + memory if javascript else _address_space_now() + memory
+    cpu = max(1, int(limits["cpu_s"] + 0.999))
+    _set_limit(resource.RLIMIT_AS, address_space)
+    _set_limit(resource.RLIMIT_CPU, cpu, cpu + 1)
+    _set_limit(resource.RLIMIT_FSIZE, limits["file_size_mb"] * 1024 * 1024)
+    _set_limit(resource.RLIMIT_NOFILE, limits["max_open_files"])
+    _set_limit(resource.RLIMIT_CORE, 0)
+    _set_limit(resource.RLIMIT_NPROC, limits["max_processes"] + (NODE_EXTRA_THREADS if javascript else 0))
+    if disable_sockets:  # before dropping privileges: the uid may not be able to read the stdlib
+        _disable_sockets()
+    if uid is not None:
+        os.setgroups([])
+        os.setgid(uid)
+        os.setuid(uid)
+    prctl(PR_SET_NO_NEW_PRIVS, 1)  # setuid binaries cannot hand privileges back
+    prctl(PR_SET_PDEATHSIG, 9)  # must follow setuid, which clears it
+    os.environ["HOME"] = os.environ["TMPDIR"] = workdir  # the rest was installed by install_base_env
+    sys.path[:] = [p for p in sys.path if p and not p.endswith(os.path.join("tools", "sandbox"))]
+
+
+def _disable_sockets() -> None:
+    """Fallback when no network namespace is available: refuse to create sockets from Python."""
+    import _socket
+    import socket
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise PermissionError("network access is disabled in the sandbox")
+
+    for module in (socket, _socket):
+        for name in ("socket", "socketpair", "create_connection", "create_server", "fromfd"):
+            if hasattr(module, name):
+                setattr(module, name, refuse)
+
+
+def run_python(request: dict, report_fd: int, nonce_fd: int, private_uid: bool) -> None:
+    """Run code then test in one namespace, report, and never return."""
+    # Bind all we need afterwards now: the code may monkeypatch os, time, json or builtins.
+    perf, read, write, kill, exit_, getpid = (time.perf_counter, os.read, os.write, os.kill, os._exit,
+                                              os.getpid)
+    quote, float_repr = json.encoder.encode_basestring_ascii, float.__repr__
+    type_, str_, isinstance_ = type, str, isinstance
+    builtins_dict, saved_builtins = builtins.__dict__, dict(builtins.__dict__)
+    assertion, memory, system_exit = AssertionError, MemoryError, SystemExit
+    stdout, stderr = sys.stdout, sys.stderr
+    pid = getpid()
+    started = 0.0
+    status, error_type, message = "passed", None, ""
+    try:
+        code = compile(request["code"], "<candidate>", "exec")
+        test = compile(request["test"], "<test>", "exec")
+    except BaseException as exc:
+        status, error_type, message = "error", type_(exc).__name__, str_(exc)
+    else:
+        namespace = {"__name__": "__sandbox__", "__builtins__": builtins}
+        started = perf()
+        try:
+            exec(code, namespace)
+            exec(test, namespace)
+        except assertion as exc:
+            status, error_type = "failed", "AssertionError"
+            message = _describe(exc, str_)
+        except memory:
+            status, error_type, message = "memory", "MemoryError", "address-space limit reached"
+        except system_exit as exc:
+            status, error_type = "crashed", "SystemExit"
+            message = f"exited early (sys.exit({_describe(exc.code, str_)})) before the tests finished"
+        except BaseException as exc:
+            status = "error"
+            try:
+                error_type = type_(exc).__name__ if isinstance_(type_(exc).__name__, str_) else "Exception"
+            except BaseException:
+                error_type = "Exception"
+            message = _describe(exc, str_)
+    exec_s = perf() - started if started else 0.0
+    if getpid() != pid:  # a fork made by the code ran off the end of the harness
+        exit_(0)
+    builtins_dict.clear()  # undo monkeypatching of builtins before our own code runs again
+    builtins_dict.update(saved_builtins)
+    for stream in (stdout, stderr):
+        try:  # noqa: SIM105 — not contextlib: the code may have patched it
+            stream.flush()
+        except BaseException:
+            pass
+    nonce = read(nonce_fd, 64).decode("ascii", "replace")
+    # Built by hand from pre-bound C functions: the code may have replaced json, str or isinstance.
+    report = ('{"nonce": ' + quote(nonce) + ', "status": ' + quote(status) + ', "error_type": '
+              + ("null" if error_type is None else quote(error_type)) + ', "message": ' + quote(message)
+              + ', "exec_s": ' + float_repr(exec_s) + "}")
+    write(report_fd, report.encode("ascii"))
+    if private_uid:
+        try:  # noqa: SIM105 — not contextlib: the code may have patched it
+            kill(-1, 9)  # every process of this slot's uid but us: what the code left running
+        except OSError:
+            pass
+    exit_(0)
+
+
+def _describe(value: object, str_: type[str]) -> str:
+    try:
+        return str_(value)[:2000]
+    except BaseException:
+        return "<unprintable>"
+
+
+def exec_node(request: dict, runner: str, report_fd: int, nonce_fd: int) -> None:
+    """Write the script into the work dir and replace this process with Node."""
+    with open("main.js", "w", encoding="utf-8") as handle:
+        handle.write(request["code"] + "\n" + request["test"] + "\n")
+    os.set_inheritable(report_fd, True)
+    os.set_inheritable(nonce_fd, True)
+    memory_mb = request["limits"]["memory_mb"]
+    argv = ["node", f"--max-old-space-size={memory_mb}", "--v8-pool-size=1",
+            runner, os.path.abspath("main.js"), str(report_fd), str(nonce_fd)]
+    os.execve(request.get("node", "/usr/bin/node"), argv, dict(os.environ))

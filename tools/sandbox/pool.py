@@ -1,0 +1,139 @@
+"""`Sandbox`: a pool of warm fork-server workers that runs checks in parallel, one confined child each.
+
+Each worker is a separate process (inside its own network and mount namespaces when possible); a
+dispatcher thread per worker hands it checks, so all cores stay busy while the caller's thread (or event
+loop) only collects results. A worker that dies or hangs is replaced and only its check is marked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+
+from tools.errors import SandboxError
+from tools.sandbox.isolation import WorkerPlan, plan_slots
+from tools.sandbox.models import Check, CheckResult, Language, Limits
+from tools.sandbox.slots import Job, Slot, WorkerProcess
+
+
+class Sandbox:
+    """Run untrusted checks (code + test) in confined, disposable processes; see `tools/sandbox/`."""
+
+    def __init__(self, *, workers: int | None = None, limits: Limits | None = None) -> None:
+        self.workers = workers or os.cpu_count() or 1
+        if self.workers < 1:
+            raise SandboxError("a sandbox needs at least one worker")
+        self.limits = limits or Limits()
+        self.replaced_workers = 0  # how many workers died or hung and were replaced
+        self._closed = True  # until the workers are up
+        self._lock = threading.Lock()
+        self._jobs: queue.Queue[Job | None] = queue.Queue()
+        self._slots: list[Slot] = []
+        with ThreadPoolExecutor(self.workers) as starter:  # workers start in parallel
+            pending = [starter.submit(self._new_slot, plan) for plan in plan_slots(self.workers)]
+        failures = [future.exception() for future in pending if future.exception() is not None]
+        self._slots = [future.result() for future in pending if future.exception() is None]
+        if failures:
+            for slot in self._slots:
+                slot.worker.stop()
+            raise failures[0]
+        for slot in self._slots:
+            slot.start()
+        self._closed = False
+
+    def _new_slot(self, plan: WorkerPlan) -> Slot:
+        return Slot(plan, self._jobs, on_replace=self._count_replacement)
+
+    def _count_replacement(self, old: WorkerProcess, new: WorkerProcess) -> None:
+        with self._lock:
+            self.replaced_workers += 1
+
+    @property
+    def isolation(self) -> dict[str, str]:
+        """Which protections are active (network, user, filesystem, process)."""
+        info = dict(self._slots[0].worker.isolation) if self._slots else {}
+        info.pop("pid", None)
+        info["workers"] = f"{self.workers} warm fork servers"
+        return info
+
+    @property
+    def worker_pids(self) -> list[int]:
+        """Process ids of the current workers (they change when a worker is replaced)."""
+        return [slot.worker.pid for slot in self._slots]
+
+    @property
+    def slot_uids(self) -> list[int]:
+        """The unprivileged uid of each worker slot (empty when privileges cannot be dropped)."""
+        return sorted(slot.worker.plan.uid for slot in self._slots if slot.worker.plan.uid is not None)
+
+    def run(self, checks: Sequence[Check], *,
+            on_result: Callable[[int, CheckResult], None] | None = None) -> list[CheckResult]:
+        """Run all checks on all workers; results in input order, `on_result(i, r)` as each finishes."""
+        futures = self._submit(checks)
+        index_of = {future: index for index, future in enumerate(futures)}
+        results: list[CheckResult | None] = [None] * len(futures)
+        for future in as_completed(futures):
+            index = index_of[future]
+            results[index] = future.result()
+            if on_result is not None:
+                on_result(index, results[index])
+        return results  # type: ignore[return-value]
+
+    async def arun(self, checks: Sequence[Check]) -> list[CheckResult]:
+        """Like `run`, awaitable; the event loop stays free while checks execute."""
+        return list(await asyncio.gather(*(asyncio.wrap_future(f) for f in self._submit(checks))))
+
+    def run_one(self, check: Check) -> CheckResult:
+        return self.run([check])[0]
+
+    def matrix(self, candidates: Sequence[str], tests: Sequence[str], *, language: Language = "python",
+               limits: Limits | None = None) -> list[list[CheckResult]]:
+        """The N×M pass matrix: row i holds candidate i against every test."""
+        checks = [Check(code=code, test=test, language=language, limits=limits)
+                  for code in candidates for test in tests]
+        flat = self.run(checks)
+        width = len(tests)
+        return [flat[row * width:(row + 1) * width] for row in range(len(candidates))]
+
+    def _submit(self, checks: Sequence[Check]) -> list[Future[CheckResult]]:
+        if self._closed:
+            raise SandboxError("the sandbox is closed")
+        jobs = [Job(self._request(check), (check.limits or self.limits).timeout_s) for check in checks]
+        for job in jobs:
+            self._jobs.put(job)
+        return [job.future for job in jobs]
+
+    def _request(self, check: Check) -> dict:
+        limits = check.limits or self.limits
+        return {"language": check.language, "code": check.code, "test": check.test,
+                "limits": dict(limits.model_dump(), cpu_s=limits.cpu_s or limits.timeout_s + 1)}
+
+    def close(self) -> None:
+        """Finish the checks already submitted, then stop the workers (each removes its files)."""
+        if self._closed:
+            return
+        self._closed = True
+        for _ in self._slots:
+            self._jobs.put(None)
+        for slot in self._slots:
+            slot.join()
+        while not self._jobs.empty():
+            job = self._jobs.get_nowait()
+            if job is not None and job.future.set_running_or_notify_cancel():
+                job.future.set_exception(SandboxError("the sandbox was closed before this check ran"))
+        for slot in self._slots:
+            slot.worker.stop()
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if not getattr(self, "_closed", True):
+            self.close()
