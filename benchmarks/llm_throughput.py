@@ -1,0 +1,105 @@
+"""How close LLMClient gets to a server's ideal throughput, and what it costs per request.
+
+The scripted OpenAI-protocol server (tests/fakes.py) runs in its own process with a fixed per-request
+latency; the client sends a batch with a cap of C requests in flight per endpoint. Ideal throughput is
+endpoints * C / latency; achieved concurrency is measured by the server (peak) and by Little's law (mean).
+Client overhead per request is the client process's CPU time divided by the requests. A second pass
+replays the batch from the SQLite cache (zero model calls).
+
+    python benchmarks/llm_throughput.py                       # 1,000 requests, C=32, 200 ms
+    python benchmarks/llm_throughput.py --requests 200 --concurrency 8 --latency 0.1
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tools.llm import LLMClient, LLMSettings  # noqa: E402
+
+
+def start_server(latency_s: float) -> tuple[subprocess.Popen[str], str]:
+    process = subprocess.Popen([sys.executable, "-m", "tests.fakes", "--port", "0", "--latency-s", str(latency_s)],
+                               cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    match = re.search(r"http://[\d.]+:\d+", process.stdout.readline())
+    if not match:
+        process.kill()
+        raise RuntimeError("the scripted server did not start")
+    return process, match.group(0) + "/v1"
+
+
+async def run_batch(settings: LLMSettings, requests: int) -> tuple[float, float, LLMClient]:
+    """Wall seconds and client CPU seconds for `requests` distinct prompts."""
+    client = LLMClient(settings)
+    prompts = [[{"role": "user", "content": f"task number {i}: write a function"}] for i in range(requests)]
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    await asyncio.gather(*(client.complete(prompt, max_tokens=64) for prompt in prompts))
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    await client.aclose()
+    return wall, cpu, client
+
+
+def server_stats(base_url: str) -> dict[str, int]:
+    return httpx.get(base_url.removesuffix("/v1") + "/stats", timeout=5).json()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=32, help="cap per endpoint")
+    parser.add_argument("--latency", type=float, default=0.2, help="server seconds per request")
+    parser.add_argument("--endpoints", type=int, default=1, help="scripted server processes, load-balanced")
+    parser.add_argument("--no-cache", action="store_true", help="measure without the SQLite cache (no replay)")
+    args = parser.parse_args()
+
+    servers = [start_server(args.latency) for _ in range(args.endpoints)]
+    try:
+        with tempfile.TemporaryDirectory() as scratch:
+            settings = LLMSettings(base_urls=[url for _, url in servers], model="scripted-model",
+                                   concurrency=args.concurrency, cache_path=Path(scratch) / "cache.sqlite",
+                                   cache_enabled=not args.no_cache, max_retries=0, timeout_s=60)
+            wall, cpu, client = await run_batch(settings, args.requests)
+            usage = client.usage().total()
+            stats = [server_stats(url) for _, url in servers]
+            if not args.no_cache:
+                replay_wall, replay_cpu, replay = await run_batch(settings, args.requests)
+                replay_usage = replay.usage().total()
+    finally:
+        for process, _ in servers:
+            process.terminate()
+            process.wait()
+
+    ideal = args.endpoints * args.concurrency / args.latency
+    achieved = args.requests / wall
+    print(f"requests {args.requests}, endpoints {args.endpoints}, cap {args.concurrency}/endpoint, "
+          f"latency {args.latency * 1000:.0f} ms, cache {'off' if args.no_cache else 'on'}")
+    print("| measure | value |\n|---|---|")
+    print(f"| wall time | {wall:.2f} s |")
+    print(f"| throughput | {achieved:.1f} req/s |")
+    print(f"| ideal (endpoints x cap / latency) | {ideal:.1f} req/s |")
+    print(f"| throughput / ideal | {achieved / ideal:.1%} |")
+    print(f"| peak in flight (server) | {', '.join(str(s['max_in_flight']) for s in stats)} |")
+    print(f"| mean in flight (Little's law) | {usage.latency_total_s / wall:.1f} |")
+    print(f"| requests per endpoint | {', '.join(str(s['requests']) for s in stats)} |")
+    print(f"| client CPU per request | {cpu / args.requests * 1000:.2f} ms |")
+    print(f"| mean request latency seen by the client | {usage.latency_mean_s * 1000:.1f} ms |")
+    if not args.no_cache:
+        print(f"| cache replay: model calls / hits | {replay_usage.calls} / {replay_usage.cache_hits} |")
+        print(f"| cache replay: wall, CPU per request | {replay_wall:.2f} s, "
+              f"{replay_cpu / args.requests * 1000:.2f} ms |")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,88 @@
+"""Settings precedence (CLI > CODEMILL_* environment > config file > defaults) and the shared model flags."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from tools.errors import ConfigError
+from tools.llm.cli import add_llm_arguments, llm_settings_from_args
+from tools.llm.settings import DEFAULT_MODEL, LLMSettings
+from tools.settings import load_settings
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_llm_arguments(parser)
+    return parser.parse_args(argv)
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "codemill.toml"
+    path.write_text('[llm]\nmodel = "from-file"\ntemperature = 0.1\nmax_tokens = 100\nseed = 3\n'
+                    'base_urls = ["http://127.0.0.1:1/v1"]\n\n[synth]\nrounds = 9\n')
+    return path
+
+
+def test_defaults() -> None:
+    settings = llm_settings_from_args(parse([]))
+    assert settings.model == DEFAULT_MODEL and settings.base_urls == [] and settings.cache_enabled
+
+
+def test_cli_beats_environment_beats_config_file_beats_defaults(config: Path, monkeypatch) -> None:
+    monkeypatch.setenv("CODEMILL_MODEL", "from-env")
+    monkeypatch.setenv("CODEMILL_TEMPERATURE", "0.2")
+    settings = llm_settings_from_args(parse(["--config", str(config), "--temperature", "0.3"]))
+    assert settings.temperature == 0.3  # CLI
+    assert settings.model == "from-env"  # environment over file
+    assert (settings.max_tokens, settings.seed) == (100, 3)  # file over defaults
+    assert settings.top_p == LLMSettings.model_fields["top_p"].default  # default
+    assert settings.base_urls == ["http://127.0.0.1:1/v1"]
+
+
+def test_repeated_base_url_flags_and_the_comma_separated_environment(monkeypatch) -> None:
+    urls = ["http://127.0.0.1:8000/v1", "http://127.0.0.1:8001/v1/"]
+    settings = llm_settings_from_args(parse(["--base-url", urls[0], "--base-url", urls[1], "--model", "m"]))
+    assert settings.base_urls == ["http://127.0.0.1:8000/v1", "http://127.0.0.1:8001/v1"]
+    monkeypatch.setenv("CODEMILL_BASE_URL", ",".join(urls))
+    monkeypatch.setenv("CODEMILL_API_KEY", "sk-test")
+    settings = llm_settings_from_args(parse([]))
+    assert settings.base_urls == ["http://127.0.0.1:8000/v1", "http://127.0.0.1:8001/v1"]
+    assert settings.api_key.get_secret_value() == "sk-test" and "sk-test" not in repr(settings)
+
+
+def test_no_cache_flag() -> None:
+    assert llm_settings_from_args(parse(["--no-cache"])).cache_enabled is False
+
+
+def test_bad_values_are_one_line_config_errors(tmp_path: Path, monkeypatch) -> None:
+    with pytest.raises(ConfigError, match="base URL must start with http"):
+        llm_settings_from_args(parse(["--base-url", "localhost:8000"]))
+    monkeypatch.setenv("CODEMILL_CONCURRENCY", "0")
+    with pytest.raises(ConfigError, match="concurrency"):
+        llm_settings_from_args(parse([]))
+    with pytest.raises(ConfigError, match="config file not found"):
+        llm_settings_from_args(parse(["--config", str(tmp_path / "missing.toml")]))
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[llm\nmodel = ")
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        llm_settings_from_args(parse(["--config", str(broken)]))
+
+
+def test_other_settings_groups_read_their_own_table(config: Path) -> None:
+    from typing import ClassVar
+
+    from tools.settings import CodemillSettings
+
+    class SynthSettings(CodemillSettings):
+        config_section: ClassVar[str] = "synth"
+        rounds: int = 1
+        model: str = "unrelated"
+
+    loaded = load_settings(SynthSettings, config_file=config)
+    assert (loaded.rounds, loaded.model) == (9, "unrelated")
+    assert load_settings(SynthSettings, config_file=config, rounds=4).rounds == 4
+    assert load_settings(SynthSettings).rounds == 1  # the file applies only where it was passed

@@ -1,0 +1,55 @@
+"""The model flags every command that talks to a model shares, and LLMSettings built from them.
+
+    def configure(parser):
+        add_llm_arguments(parser)
+
+    def run(args):
+        settings = llm_settings_from_args(args)   # CLI > CODEMILL_* environment > --config file > defaults
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from tools.llm.settings import LLMSettings
+from tools.settings import add_config_argument, load_settings
+
+# flag destination -> LLMSettings field
+_FIELDS = {
+    "base_url": "base_urls", "model": "model", "api_key": "api_key", "temperature": "temperature",
+    "top_p": "top_p", "max_tokens": "max_tokens", "seed": "seed", "concurrency": "concurrency",
+    "timeout": "timeout_s", "max_retries": "max_retries", "cache_path": "cache_path",
+}
+
+
+def add_llm_arguments(parser: argparse.ArgumentParser, *, model_flag: bool = True) -> None:
+    """Add --base-url (repeatable), --model, --api-key, --no-cache, --config and sampling flags."""
+    add_config_argument(parser)
+    group = parser.add_argument_group("model endpoint")
+    group.add_argument("--base-url", action="append", metavar="URL",
+                       help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1; repeat to balance "
+                            "over several (env CODEMILL_BASE_URL)")
+    if model_flag:
+        group.add_argument("--model", metavar="NAME", help="model name as the server knows it (env CODEMILL_MODEL)")
+    group.add_argument("--api-key", metavar="KEY", help="API key (env CODEMILL_API_KEY)")
+    group.add_argument("--concurrency", type=int, metavar="N", help="requests in flight per endpoint")
+    group.add_argument("--timeout", type=float, metavar="S", help="seconds per request")
+    group.add_argument("--max-retries", type=int, metavar="N", help="retries of transient failures")
+    group.add_argument("--no-cache", action="store_true", help="do not read or write the reply cache")
+    group.add_argument("--cache-path", type=Path, metavar="FILE", help="SQLite reply cache")
+    sampling = parser.add_argument_group("sampling")
+    sampling.add_argument("--temperature", type=float)
+    sampling.add_argument("--top-p", type=float)
+    sampling.add_argument("--max-tokens", type=int)
+    sampling.add_argument("--seed", type=int)
+
+
+def llm_settings_from_args(args: argparse.Namespace, **overrides: Any) -> LLMSettings:
+    """LLMSettings from parsed flags (only the flags given count) over environment, config file, defaults."""
+    values: dict[str, Any] = {field: getattr(args, flag, None) for flag, field in _FIELDS.items()}
+    if getattr(args, "no_cache", False):
+        values["cache_enabled"] = False
+    values.update(overrides)
+    return load_settings(LLMSettings, config_file=getattr(args, "config", None), **values)
