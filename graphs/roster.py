@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from agents.registry import AgentSpec, discover_agents
-from graphs.synthesis import ROLE_SLOTS, Roster
+from graphs.synthesis import ROLE_SLOTS, Roster, validate_roster
 from tools.errors import ConfigError
 from tools.settings import CodemillSettings
 
@@ -34,9 +34,11 @@ def _pick(specs: dict[str, AgentSpec], name: str, slot: str) -> AgentSpec:
 
 
 def build_roster(choice: AgentChoice | None = None, specs: dict[str, AgentSpec] | None = None) -> Roster:
-    """Instantiate the chosen agents; unknown names and slot mismatches are ConfigErrors naming the agent."""
+    """Instantiate and validate the chosen agents; every problem is a ConfigError naming the agent."""
     choice = choice or AgentChoice()
     specs = discover_agents() if specs is None else specs
     roles = {slot: _pick(specs, getattr(choice, slot), slot).create() for slot in ROLE_SLOTS}
     reviewers = [_pick(specs, name, "reviewer").create() for name in choice.reviewers]
-    return Roster(**roles, reviewers=reviewers)
+    roster = Roster(**roles, reviewers=reviewers)
+    validate_roster(roster)  # fail here, before a model server is started or a seed is read
+    return roster

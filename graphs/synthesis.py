@@ -8,6 +8,7 @@ optional reviewers, and a final status. One thread per (seed, task type).
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,9 @@ from tools.errors import CodemillError, ConfigError
 AgentCall = Callable[[SynthesisState, RunContext], Awaitable[dict[str, Any]]]
 ROLE_SLOTS = ("generator", "discriminator", "test_writer", "executor")
 INPUT_FIELDS = frozenset({"seed", "task_type", "target_language", "max_attempts"})
+# Fields with a reducer: the only ones reviewers, which run in parallel, may write.
+REDUCER_FIELDS = frozenset(name for name, info in SynthesisState.model_fields.items()
+                           if any(callable(item) for item in info.metadata))
 
 
 @dataclass
@@ -61,6 +65,15 @@ def validate_roster(roster: Roster) -> None:
                 raise ConfigError(f"{label} in slot {slot!r} lacks `{attribute}` (a set of state fields)")
         if slot == "generator" and not callable(getattr(agent, "sample", None)):
             raise ConfigError(f"{label} fills the generator slot but has no `sample` method")
+        for method in ("__call__", "sample") if slot == "generator" else ("__call__",):
+            function = agent if method == "__call__" and inspect.isfunction(agent) else getattr(agent, method)
+            if not inspect.iscoroutinefunction(function):
+                raise ConfigError(f"{label} in slot {slot!r} does not follow the Agent protocol: "
+                                  f"`{method}` must be async")
+        clobbered = set(agent.writes) - REDUCER_FIELDS if slot == "reviewer" else set()
+        if clobbered:
+            raise ConfigError(f"{label} is a reviewer but writes {', '.join(sorted(clobbered))}; reviewers run in "
+                              f"parallel and may only write {', '.join(sorted(REDUCER_FIELDS))}")
         if name in seen:
             raise ConfigError(f"duplicate agent name {name!r}: {label} and {seen[name]}")
         seen[name] = label
@@ -77,14 +90,21 @@ def validate_roster(roster: Roster) -> None:
             )
 
 
-def _node(stage: str, agent: Any, call: AgentCall, *, fresh_attempt: bool = False):
-    """Wrap an agent call as a LangGraph node; project errors become recorded failures."""
+def _node(stage: str, agent: Any, call: AgentCall, *, fresh_attempt: bool = False, contain_bugs: bool = False):
+    """Wrap an agent call as a LangGraph node; project errors become recorded failures. With `contain_bugs`
+    (reviewers: optional, often third-party) any exception costs only that agent's output, not the run."""
 
     async def node(state: SynthesisState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         try:
             update = dict(await call(state, runtime.context))
         except CodemillError as error:
             failure = Failure(stage=stage, agent=agent.name, message=str(error), error_type=type(error).__name__)
+            update = {"failures": [failure]}
+        except Exception as error:
+            if not contain_bugs:
+                raise
+            failure = Failure(stage=stage, agent=agent.name, error_type=type(error).__name__,
+                              message=f"{origin(agent)} raised {type(error).__name__}: {error}")
             update = {"failures": [failure]}
         if isinstance(update.get("verdict"), Verdict):  # keep every verdict: the report counts all reasons
             update["verdicts"] = [update["verdict"]]
@@ -167,7 +187,7 @@ def build_graph(roster: Roster, *, human: bool = False) -> StateGraph:
     graph.add_edge(["write_tests", "sample"], "execute")
     review_nodes = [f"review_{reviewer.name}" for reviewer in roster.reviewers]
     for node_name, reviewer in zip(review_nodes, roster.reviewers, strict=True):
-        graph.add_node(node_name, _node(node_name, reviewer, reviewer))
+        graph.add_node(node_name, _node(node_name, reviewer, reviewer, contain_bugs=True))
         graph.add_edge("execute", node_name)
     if review_nodes:
         graph.add_edge(review_nodes, last)
