@@ -65,10 +65,7 @@ def load_benchmark(name: str, data_dir: Path | None = None) -> list[BenchmarkPro
     path = data_dir / file_name
     if not path.exists():
         raise ConfigError(f"benchmark data not found: {path} (expected ../shared/data beside the checkout)")
-    if path.suffix == ".json":
-        records = json.loads(path.read_text(encoding="utf-8"))
-    else:
-        records = list(_read_jsonl(path))
+    records = json.loads(path.read_text(encoding="utf-8")) if path.suffix == ".json" else list(_read_jsonl(path))
     return [convert(name, record) for record in records]
 
 
