@@ -85,6 +85,11 @@ def test_every_path_of_the_graph_writes_the_right_rows(tmp_path: Path) -> None:
     assert manifest["model"] == "scripted-model" and manifest["counts"]["status"]["accepted"] >= 4
     assert "Funnel" in (out / "report.html").read_text() or "funnel" in (out / "report.html").read_text()
     assert (out / "pool" / "generation.jsonl").exists()
+    load_dataset = pytest.importorskip("datasets").load_dataset
+    for name in ("sft", "dpo", "matrix"):
+        loaded = load_dataset("json", data_files=str(out / f"{name}.jsonl"), split="train",
+                              cache_dir=str(tmp_path / "hf-cache"))
+        assert loaded.num_rows == len(rows(out / f"{name}.jsonl"))
 
 
 def test_a_rerun_replays_from_the_cache_and_writes_nothing_twice(tmp_path: Path) -> None:
