@@ -1,13 +1,16 @@
 """Executor speed: codemill's Sandbox vs a human-eval-style harness on the 164 HumanEval solutions.
 
 The baseline is our own re-implementation of the harness idea of openai/human-eval (no code copied):
-one `multiprocessing.Process` per check, a `multiprocessing.Manager` list for the verdict, a temporary
-working directory, a "reliability guard" that disables destructive functions and sets an address-space
-limit, a SIGALRM-based time limit, both behind a thread pool with the same worker count as ours.
-Both harnesses run in one invocation, alternating, and must agree on every verdict.
+one `multiprocessing.Process` per check (fork start method, human-eval's default on Linux), a
+`multiprocessing.Manager` list for the verdict, a temporary working directory, a "reliability guard" in
+the child that disables destructive functions and sets an address-space limit, a SIGALRM-based time
+limit, all behind a thread pool with the same worker count as ours. Both harnesses run in one
+invocation, alternating, and must agree on every verdict. CPU figures count every process of each
+harness (less sensitive to a loaded machine than wall time).
 
-    python benchmarks/executor_speed.py                 # full run: 164 Python checks ×3 rounds + JS
+    python benchmarks/executor_speed.py                 # full run: 164 Python checks ×5 rounds + JS
     python benchmarks/executor_speed.py --limit 40 --rounds 1 --no-js   # quick look
+    python benchmarks/executor_speed.py --micro         # per-check latency, CPU and page faults only
 """
 
 from __future__ import annotations
@@ -87,12 +90,15 @@ def _execute_guarded(program: str, timeout_s: float, verdict: list) -> None:
             os.chdir("/")
 
 
+FORK = multiprocessing.get_context("fork")  # what human-eval gets by default on Linux (Python ≤ 3.13)
+
+
 def baseline_check(program: str, timeout_s: float) -> tuple[str, float, float]:
     """(verdict, exec seconds inside the process, wall seconds) for one program."""
     started = time.perf_counter()
-    with multiprocessing.Manager() as manager:
+    with FORK.Manager() as manager:
         verdict = manager.list()
-        process = multiprocessing.Process(target=_execute_guarded, args=(program, timeout_s, verdict))
+        process = FORK.Process(target=_execute_guarded, args=(program, timeout_s, verdict))
         process.start()
         process.join(timeout_s + 1)
         if process.is_alive():
@@ -137,20 +143,80 @@ def _process_cpu(pids: list[int]) -> float:
     return total / ticks
 
 
-def bare_fork_ms(repeats: int = 200) -> float:
-    """Cost of fork + _exit + wait from a small, stdlib-only Python process (the floor we aim at)."""
-    probe = (f"import os, time\nt = time.perf_counter()\nfor _ in range({repeats}):\n    pid = os.fork()\n"
-             "    if pid == 0:\n        os._exit(0)\n    os.waitpid(pid, 0)\n"
-             f"print((time.perf_counter() - t) / {repeats} * 1000)")
-    return float(subprocess.run([sys.executable, "-E", "-s", "-c", probe], capture_output=True, text=True,
-                                check=True).stdout)
+_BARE_FORK = """
+import os, resource, sys, time
+def cpu(usage):
+    return usage.ru_utime + usage.ru_stime
+n = int(sys.argv[1])
+own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+started = time.perf_counter()
+for _ in range(n):
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+wall = time.perf_counter() - started
+own2, kids2 = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+print(wall / n * 1e3, (cpu(own2) - cpu(own)) / n * 1e3, (cpu(kids2) - cpu(kids)) / n * 1e3,
+      (own2.ru_minflt - own.ru_minflt) / n, (kids2.ru_minflt - kids.ru_minflt) / n)
+"""
 
 
-def sequential_overhead_ms(repeats: int = 200) -> float:
-    """Median caller-side wall time of a trivial check on one worker, checks sent one at a time."""
+def bare_fork(repeats: int = 400) -> dict[str, float]:
+    """fork + _exit + wait from a small, stdlib-only Python process (the floor we aim at): wall ms,
+    CPU ms of parent and child, minor page faults of parent and child, per fork."""
+    out = subprocess.run([sys.executable, "-E", "-s", "-c", _BARE_FORK, str(repeats)], capture_output=True,
+                         text=True, check=True).stdout.split()
+    return dict(zip(("wall_ms", "parent_cpu_ms", "child_cpu_ms", "parent_faults", "child_faults"),
+                    map(float, out), strict=True))
+
+
+def _proc_counters(pids: list[int]) -> tuple[float, float, int, int]:
+    """(own CPU s, reaped children's CPU s, own minor faults, children's minor faults), summed."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    own = kids = own_faults = kid_faults = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        own_faults, kid_faults = own_faults + int(fields[7]), kid_faults + int(fields[8])
+        own, kids = own + int(fields[11]) + int(fields[12]), kids + int(fields[13]) + int(fields[14])
+    return own / ticks, kids / ticks, own_faults, kid_faults
+
+
+def trivial_costs(workers: int, count: int = 600) -> dict[str, float]:
+    """Per-check cost of a trivial check (`x = 1` / `assert x == 1`): the caller's wall time with one
+    worker and one check at a time (median, ms), then for `count` checks on `workers` workers: CPU ms per
+    check of the caller, the workers and the forked checks, and minor page faults per check."""
+    trivial = Check(code="x = 1", test="assert x == 1")
     with Sandbox(workers=1) as sandbox:
-        walls = [sandbox.run_one(Check(code="x = 1", test="assert x == 1")).wall_s for _ in range(repeats)]
-    return statistics.median(walls) * 1000
+        sandbox.run([trivial] * 5)
+        latency = statistics.median(sandbox.run_one(trivial).wall_s for _ in range(200)) * 1000
+    with Sandbox(workers=workers) as sandbox:
+        sandbox.run([trivial] * (2 * workers))
+        pids = sandbox.worker_pids
+        caller, before = resource.getrusage(resource.RUSAGE_SELF), _proc_counters(pids)
+        started = time.perf_counter()
+        sandbox.run([trivial] * count)
+        wall = time.perf_counter() - started
+        caller2, after = resource.getrusage(resource.RUSAGE_SELF), _proc_counters(pids)
+    own_cpu = caller2.ru_utime + caller2.ru_stime - caller.ru_utime - caller.ru_stime
+    per = [(a - b) / count for a, b in zip(after, before, strict=True)]
+    return {"latency_ms": latency, "throughput_ms": wall / count * 1000, "caller_cpu_ms": own_cpu / count * 1000,
+            "worker_cpu_ms": per[0] * 1000, "check_cpu_ms": per[1] * 1000, "worker_faults": per[2],
+            "check_faults": per[3]}
+
+
+def print_micro(workers: int) -> None:
+    fork, ours = bare_fork(), trivial_costs(workers)
+    print(f"per-check cost of a trivial check ({load()}):")
+    print(f"  latency, 1 worker, one check at a time: {ours['latency_ms']:.2f} ms (median wall_s seen by the "
+          f"caller) vs {fork['wall_ms']:.2f} ms for a bare fork+exit+wait from a small Python process")
+    total = ours["caller_cpu_ms"] + ours["worker_cpu_ms"] + ours["check_cpu_ms"]
+    print(f"  CPU per check, {workers} workers: {total:.2f} ms = caller {ours['caller_cpu_ms']:.2f} + workers "
+          f"{ours['worker_cpu_ms']:.2f} + forked checks {ours['check_cpu_ms']:.2f} (wall {ours['throughput_ms']:.2f}"
+          f" ms per check); bare fork: {fork['parent_cpu_ms'] + fork['child_cpu_ms']:.2f} ms = parent "
+          f"{fork['parent_cpu_ms']:.2f} + child {fork['child_cpu_ms']:.2f}")
+    print(f"  minor page faults per check: worker {ours['worker_faults']:.0f}, check {ours['check_faults']:.0f}; "
+          f"bare fork: parent {fork['parent_faults']:.0f}, child {fork['child_faults']:.0f}")
 
 
 def load() -> str:
@@ -161,10 +227,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--limit", type=int, default=None, help="only the first N problems")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds; medians reported")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds; medians reported")
     parser.add_argument("--timeout", type=float, default=10.0)
     parser.add_argument("--no-js", action="store_true", help="skip the HumanEvalPack-JS figure")
+    parser.add_argument("--micro", action="store_true", help="only the per-check latency/CPU/fault figures")
     args = parser.parse_args(argv)
+    if args.micro:
+        print_micro(args.workers)
+        return 0
 
     problems = load_benchmark("humaneval")[: args.limit]
     programs = [p.program() + "\n" + p.test for p in problems]
@@ -196,8 +266,6 @@ def main(argv: list[str] | None = None) -> int:
             print(f"round {round_number + 1}: ours {ours_wall:.2f} s wall / {ours_cpu_s:.2f} s CPU, baseline "
                   f"{base_wall:.2f} s wall / {base_cpu_s:.2f} s CPU, "
                   f"{sum(ours_pass)}/{len(problems)} passed in both, identical verdicts ({load()})")
-        fork_ms = bare_fork_ms()
-        trivial_ms = sequential_overhead_ms()
         ours, base = statistics.median(ours_walls), statistics.median(base_walls)
         ours_c, base_c = statistics.median(ours_cpu), statistics.median(base_cpu)
         n = len(problems)
@@ -211,9 +279,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{base_c / n * 1000:.1f} ms | {statistics.median(base_over) * 1000:.1f} ms |")
         print(f"\nspeed-up: wall-time ratio {base / ours:.1f}×, CPU ratio {base_c / ours_c:.1f}×; "
               f"sandbox start-up {startup:.2f} s (not in the figures)")
-        print(f"per-check cost, one worker, one trivial check at a time: {trivial_ms:.2f} ms "
-              f"(median wall_s seen by the caller) vs a bare fork+exit+wait from a small Python process "
-              f"{fork_ms:.2f} ms; {load()}")
+        print()
+        print_micro(args.workers)
 
         if not args.no_js and os.path.exists("/usr/bin/node"):
             js = load_benchmark("humanevalpack-js")[: args.limit]

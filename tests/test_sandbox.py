@@ -192,3 +192,44 @@ async def test_cancelled_arun_skips_checks_not_yet_started(sandbox):
     after = await sandbox.arun([Check(code="x = 1", test="assert x == 1")])
     assert after[0].passed
     assert time.perf_counter() - started < 1.6  # all ten would take 2 s on 2 workers
+
+
+def test_each_check_imports_what_it_needs_and_gets_fresh_randomness(sandbox):
+    draw = Check(code="import random, fractions, typing\nprint(random.random())",
+                 test="assert fractions.Fraction(1, 3) * 3 == 1")
+    results = sandbox.run([draw] * 4)
+    assert all(result.passed for result in results), results
+    assert len({result.stdout for result in results}) == 4  # no seed shared between forks of one worker
+
+
+def test_run_reports_every_result_once_with_or_without_progress(sandbox):
+    checks = [Check(code=f"x = {i}", test=f"assert x == {i} and {i} % 3") for i in range(12)]
+    seen: list[int] = []
+    with_progress = sandbox.run(checks, on_result=lambda index, result: seen.append(index))
+    without = sandbox.run(checks)
+    assert sorted(seen) == list(range(12))
+    expected = [i % 3 != 0 for i in range(12)]
+    assert [r.passed for r in with_progress] == [r.passed for r in without] == expected
+    assert sandbox.run([]) == []
+
+
+def test_protocol_frames_round_trip_and_garbage_is_refused():
+    from tools.sandbox import protocol
+
+    message = {"status": "passed", "exec_s": 0.25, "message": "é\x00\"", "nested": [None, True, {"a": 1}]}
+    assert protocol.loads(protocol.dumps(message).encode()) == message
+    read_fd, write_fd = os.pipe()
+    try:
+        protocol.write_frame(write_fd, message)
+        protocol.write_frame(write_fd, {"second": 2})
+        reader = protocol.FrameReader(read_fd)
+        assert reader.read(time.monotonic() + 5) == message
+        assert reader.read(time.monotonic() + 5) == {"second": 2}
+        with pytest.raises(TimeoutError):
+            reader.read(time.monotonic() + 0.05)
+    finally:
+        os.close(read_fd)
+        os.close(write_fd)
+    for garbage in (b"", b" {}", b"{} trailing", b'{"a":', b"\xff"):
+        with pytest.raises(ValueError):
+            protocol.loads(garbage)

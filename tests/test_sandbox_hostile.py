@@ -161,6 +161,26 @@ def test_monkeypatching_builtins_and_modules(sandbox):
     assert_still_healthy(sandbox)  # the next check forks from a clean worker
 
 
+def test_flooding_the_report_pipe_is_stopped_early(sandbox):
+    flood = ("import os\nchunk = b'x' * 65536\nfor fd in range(3, 64):\n    try:\n        while True:\n"
+             "            os.write(fd, chunk)\n    except OSError:\n        pass")
+    result = sandbox.run_one(Check(code=flood, test="assert False"))
+    assert (result.status, result.error_type) == (Status.CRASHED, "BadReport"), result
+    assert result.wall_s < LIMITS.timeout_s  # cut off at the cap, not left to fill the worker's memory
+    assert_still_healthy(sandbox)
+
+
+def test_patched_exception_builtins_cannot_change_the_report(sandbox):
+    patch = ("import builtins\nfor name in ('BaseException', 'Exception', 'OSError', 'SystemExit', 'MemoryError',"
+             " 'str', 'type', 'len'):\n    setattr(builtins, name, None)\n")
+    raised, exited, passed = sandbox.run([Check(code=patch, test="raise ValueError('boom')"),
+                                          Check(code="import sys\n" + patch, test="sys.exit(0)"),
+                                          Check(code=patch, test="x = 1")])
+    assert (raised.status, raised.error_type, raised.message) == (Status.ERROR, "ValueError", "boom")
+    assert exited.status is Status.CRASHED and exited.error_type == "SystemExit"
+    assert passed.status is Status.PASSED
+
+
 @needs_root
 def test_subclasses_trick_cannot_touch_the_host(sandbox, canary):
     escape = ("sub = [c for c in ().__class__.__bases__[0].__subclasses__() if c.__name__ == '_wrap_close'][0]\n"
@@ -306,3 +326,20 @@ def test_nothing_written_to_tmp_survives_into_the_next_check():
     assert writer.status is Status.PASSED
     assert "left-over" not in reader.stdout and "stash" not in reader.stdout
     assert not Path("/tmp/left-over").exists()
+
+
+@needs_root
+def test_leftovers_in_every_private_tmpfs_are_removed():
+    places = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
+    write = "import os\n" + "".join(
+        f"if os.access('{place}', os.W_OK):\n    os.mkdir('{place}/mine')\n    open('{place}/mine/f', 'w').write('x')\n"
+        for place in places)
+    look = "import os\nprint({p: sorted(n for n in os.listdir(p) if 'mine' in n) for p in %r if os.path.isdir(p)})"
+    with Sandbox(workers=1, limits=LIMITS) as box:
+        if "private tmpfs" not in box.isolation["filesystem"]:
+            pytest.skip("no mount namespace here")
+        results = box.run([Check(code=write, test=""), Check(code=look % (places,), test=""),
+                           Check(code="x = 1", test=""), Check(code=look % (places,), test="")])
+    assert [r.status for r in results] == [Status.PASSED] * 4, results
+    assert "mine" not in results[1].stdout and "mine" not in results[3].stdout
+    assert "/tmp" in results[1].stdout

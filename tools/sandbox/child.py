@@ -1,7 +1,9 @@
 """What runs inside the forked child: confine the process, run one check, positively report completion.
 
 Standard library only (imported by the worker). The child is a fork of a warm worker, so running Python
-code costs a bare fork; JavaScript execs Node from the confined child. The completion report goes to a
+code costs little more than a bare fork; JavaScript execs Node from the confined child. What every
+check shares is prepared in the worker (`prepare_worker`, `rlimits_for`): each page the child writes is
+a copy-on-write fault, the main per-check cost left. The completion report goes to a
 pipe together with a nonce the worker writes only after the fork, and the child reads it only after the
 code ran: `sys.exit`, `os._exit` or a crash therefore never look like a pass.
 """
@@ -25,6 +27,9 @@ SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
 _prctl = ctypes.CDLL(None, use_errno=True).prctl  # resolved once in the worker, not per check
 _prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
 _PAGE = resource.getpagesize()
+_LIMIT_KINDS = (resource.RLIMIT_AS, resource.RLIMIT_CPU, resource.RLIMIT_FSIZE, resource.RLIMIT_NOFILE,
+                resource.RLIMIT_CORE, resource.RLIMIT_NPROC)
+_HARD: dict[int, int] = {}  # the worker's hard limits, read once by prepare_worker
 
 
 def prctl(option: int, value: int) -> None:
@@ -37,13 +42,21 @@ def scrubbed_env(workdir: str) -> dict[str, str]:
             "PYTHONDONTWRITEBYTECODE": "1", "UV_THREADPOOL_SIZE": "2"}
 
 
-def install_base_env() -> None:
-    """Called once in the worker: every check then only sets its own HOME and TMPDIR."""
-    os.environ.clear()
+def prepare_worker() -> int:
+    """Called once in the worker before it serves checks: everything every check shares is set up here,
+    so the forked child does (and copies on write) as little as possible. Returns the /dev/null fd."""
+    os.environ.clear()  # every check then only sets its own HOME and TMPDIR
     os.environ.update(scrubbed_env("/nonexistent"))
+    # Only the standard library from here on: the checks must not import the sandbox's own modules.
+    sys.path[:] = [p for p in sys.path if p and not p.endswith(os.path.join("tools", "sandbox"))]
+    for kind in _LIMIT_KINDS:
+        _HARD[kind] = resource.getrlimit(kind)[1]
+    prctl(PR_SET_NO_NEW_PRIVS, 1)  # inherited by every fork, irrevocable: setuid binaries stay powerless
+    return os.open(os.devnull, os.O_RDONLY)
 
 
-def _address_space_now() -> int:
+def address_space_now() -> int:
+    """The calling process's address space in bytes (a forked child starts with exactly the same)."""
     fd = os.open("/proc/self/statm", os.O_RDONLY)
     try:
         return int(os.read(fd, 256).split()[0]) * _PAGE
@@ -51,49 +64,51 @@ def _address_space_now() -> int:
         os.close(fd)
 
 
-def _set_limit(kind: int, soft: int, hard: int | None = None) -> None:
+def _capped(kind: int, soft: int, hard: int | None = None) -> tuple[int, tuple[int, int]]:
     hard = soft if hard is None else hard
-    _, current_hard = resource.getrlimit(kind)
+    current_hard = _HARD[kind]
     if current_hard != resource.RLIM_INFINITY:
         soft, hard = min(soft, current_hard), min(hard, current_hard)
-    resource.setrlimit(kind, (soft, hard))
+    return kind, (soft, hard)
 
 
-def confine(request: dict, workdir: str, uid: int | None, out_fd: int, err_fd: int,
-            keep_fds: tuple[int, ...], disable_sockets: bool) -> None:
+def rlimits_for(request: dict, address_space: int) -> list[tuple[int, tuple[int, int]]]:
+    """The (kind, (soft, hard)) limits of one check, computed in the worker before it forks.
+    `address_space` is the worker's at fork time (Python checks get `memory_mb` on top of it)."""
+    limits = request["limits"]
+    javascript = request["language"] == "javascript"
+    memory = limits["memory_mb"] * 1024 * 1024
+    address_space = NODE_BASE_MB * 1024 * 1024 + memory if javascript else address_space + memory
+    cpu = max(1, int(limits["cpu_s"] + 0.999))
+    return [_capped(resource.RLIMIT_AS, address_space), _capped(resource.RLIMIT_CPU, cpu, cpu + 1),
+            _capped(resource.RLIMIT_FSIZE, limits["file_size_mb"] * 1024 * 1024),
+            _capped(resource.RLIMIT_NOFILE, limits["max_open_files"]), _capped(resource.RLIMIT_CORE, 0),
+            _capped(resource.RLIMIT_NPROC, limits["max_processes"] + (NODE_EXTRA_THREADS if javascript else 0))]
+
+
+def confine(workdir: str, uid: int | None, stdin_fd: int, out_fd: int, err_fd: int, keep_fds: tuple[int, ...],
+            rlimits: list[tuple[int, tuple[int, int]]], disable_sockets: bool) -> None:
     """Everything between fork and running untrusted code; order matters (privileges drop last)."""
     os.setpgid(0, 0)
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
+    os.dup2(stdin_fd, 0)
     os.dup2(out_fd, 1)
     os.dup2(err_fd, 2)
     low = 3
-    for fd in sorted(keep_fds):  # close everything else: protocol pipes, pidfds, the worker's files
+    for fd in keep_fds:  # (sorted) close everything else: protocol pipes, pidfds, the worker's files
         os.closerange(low, fd)
         low = fd + 1
     os.closerange(low, 65536)
     os.chdir(workdir)
-    limits = request["limits"]
-    javascript = request["language"] == "javascript"
-    memory = limits["memory_mb"] * 1024 * 1024
-    address_space = NODE_BASE_MB * 1024 * 1024 + memory if javascript else _address_space_now() + memory
-    cpu = max(1, int(limits["cpu_s"] + 0.999))
-    _set_limit(resource.RLIMIT_AS, address_space)
-    _set_limit(resource.RLIMIT_CPU, cpu, cpu + 1)
-    _set_limit(resource.RLIMIT_FSIZE, limits["file_size_mb"] * 1024 * 1024)
-    _set_limit(resource.RLIMIT_NOFILE, limits["max_open_files"])
-    _set_limit(resource.RLIMIT_CORE, 0)
-    _set_limit(resource.RLIMIT_NPROC, limits["max_processes"] + (NODE_EXTRA_THREADS if javascript else 0))
+    setrlimit = resource.setrlimit
+    for kind, pair in rlimits:
+        setrlimit(kind, pair)
     if disable_sockets:  # before dropping privileges: the uid may not be able to read the stdlib
         _disable_sockets()
     if uid is not None:
         os.setgroups([])
         os.setgid(uid)
         os.setuid(uid)
-    prctl(PR_SET_NO_NEW_PRIVS, 1)  # setuid binaries cannot hand privileges back
-    prctl(PR_SET_PDEATHSIG, 9)  # must follow setuid, which clears it
-    os.environ["HOME"] = os.environ["TMPDIR"] = workdir  # the rest was installed by install_base_env
-    sys.path[:] = [p for p in sys.path if p and not p.endswith(os.path.join("tools", "sandbox"))]
+    prctl(PR_SET_PDEATHSIG, 9)  # must follow setuid, which clears it (NO_NEW_PRIVS: prepare_worker)
 
 
 def _disable_sockets() -> None:
@@ -112,13 +127,15 @@ def _disable_sockets() -> None:
 
 def run_python(request: dict, report_fd: int, nonce_fd: int, private_uid: bool) -> None:
     """Run code then test in one namespace, report, and never return."""
-    # Bind all we need afterwards now: the code may monkeypatch os, time, json or builtins.
+    # Bind all we need afterwards now: the code may monkeypatch os, time, json, builtins or this module.
+    # Nothing after the code ran looks up a builtin or a global, so a patched builtins module cannot
+    # change the report (restoring builtins instead touched every builtin object: ~90 copied pages).
     perf, read, write, kill, exit_, getpid = (time.perf_counter, os.read, os.write, os.kill, os._exit,
                                               os.getpid)
-    quote, float_repr = json.encoder.encode_basestring_ascii, float.__repr__
+    quote, float_repr, describe = json.encoder.encode_basestring_ascii, float.__repr__, _describe
     type_, str_, isinstance_ = type, str, isinstance
-    builtins_dict, saved_builtins = builtins.__dict__, dict(builtins.__dict__)
-    assertion, memory, system_exit = AssertionError, MemoryError, SystemExit
+    assertion, memory, system_exit, base_exception, os_error = (AssertionError, MemoryError, SystemExit,
+                                                               BaseException, OSError)
     stdout, stderr = sys.stdout, sys.stderr
     pid = getpid()
     started = 0.0
@@ -136,28 +153,26 @@ def run_python(request: dict, report_fd: int, nonce_fd: int, private_uid: bool) 
             exec(test, namespace)
         except assertion as exc:
             status, error_type = "failed", "AssertionError"
-            message = _describe(exc, str_)
+            message = describe(exc, str_)
         except memory:
             status, error_type, message = "memory", "MemoryError", "address-space limit reached"
         except system_exit as exc:
             status, error_type = "crashed", "SystemExit"
-            message = f"exited early (sys.exit({_describe(exc.code, str_)})) before the tests finished"
-        except BaseException as exc:
+            message = f"exited early (sys.exit({describe(exc.code, str_)})) before the tests finished"
+        except base_exception as exc:
             status = "error"
             try:
                 error_type = type_(exc).__name__ if isinstance_(type_(exc).__name__, str_) else "Exception"
-            except BaseException:
+            except base_exception:
                 error_type = "Exception"
-            message = _describe(exc, str_)
+            message = describe(exc, str_)
     exec_s = perf() - started if started else 0.0
     if getpid() != pid:  # a fork made by the code ran off the end of the harness
         exit_(0)
-    builtins_dict.clear()  # undo monkeypatching of builtins before our own code runs again
-    builtins_dict.update(saved_builtins)
     for stream in (stdout, stderr):
         try:  # noqa: SIM105 — not contextlib: the code may have patched it
             stream.flush()
-        except BaseException:
+        except base_exception:
             pass
     nonce = read(nonce_fd, 64).decode("ascii", "replace")
     # Built by hand from pre-bound C functions: the code may have replaced json, str or isinstance.
@@ -168,15 +183,15 @@ def run_python(request: dict, report_fd: int, nonce_fd: int, private_uid: bool) 
     if private_uid:
         try:  # noqa: SIM105 — not contextlib: the code may have patched it
             kill(-1, 9)  # every process of this slot's uid but us: what the code left running
-        except OSError:
+        except os_error:
             pass
     exit_(0)
 
 
-def _describe(value: object, str_: type[str]) -> str:
+def _describe(value: object, str_: type[str], caught: type[BaseException] = BaseException) -> str:
     try:
         return str_(value)[:2000]
-    except BaseException:
+    except caught:  # bound at definition: the code may have replaced builtins.BaseException
         return "<unprintable>"
 
 

@@ -12,7 +12,7 @@ import os
 import queue
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from tools.errors import SandboxError
 from tools.sandbox.isolation import WorkerPlan, plan_slots
@@ -74,13 +74,17 @@ class Sandbox:
             on_result: Callable[[int, CheckResult], None] | None = None) -> list[CheckResult]:
         """Run all checks on all workers; results in input order, `on_result(i, r)` as each finishes."""
         futures = self._submit(checks)
-        index_of = {future: index for index, future in enumerate(futures)}
+        if on_result is None:  # sleep until the last result: one wake-up instead of one per check
+            _wait_all(futures)
+            return [future.result() for future in futures]
+        finished: queue.SimpleQueue[int] = queue.SimpleQueue()
+        for index, future in enumerate(futures):
+            future.add_done_callback(lambda _, index=index: finished.put(index))
         results: list[CheckResult | None] = [None] * len(futures)
-        for future in as_completed(futures):
-            index = index_of[future]
-            results[index] = future.result()
-            if on_result is not None:
-                on_result(index, results[index])
+        for _ in futures:
+            index = finished.get()
+            results[index] = futures[index].result()
+            on_result(index, results[index])
         return results  # type: ignore[return-value]
 
     async def arun(self, checks: Sequence[Check]) -> list[CheckResult]:
@@ -137,3 +141,22 @@ class Sandbox:
     def __del__(self) -> None:
         if not getattr(self, "_closed", True):
             self.close()
+
+
+def _wait_all(futures: Sequence[Future[CheckResult]]) -> None:
+    """Block until every future is done; the slot threads count down, only the last one wakes us."""
+    if not futures:
+        return
+    remaining = [len(futures)]
+    lock, all_done = threading.Lock(), threading.Event()
+
+    def count_down(_: Future[CheckResult]) -> None:
+        with lock:
+            remaining[0] -= 1
+            last = remaining[0] == 0
+        if last:
+            all_done.set()
+
+    for future in futures:
+        future.add_done_callback(count_down)
+    all_done.wait()

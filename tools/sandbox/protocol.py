@@ -1,6 +1,7 @@
 """Framing between the Sandbox and its workers: 8-byte big-endian length, then UTF-8 JSON.
 
-Standard library only: the worker imports this module without the rest of codemill.
+Standard library only: the worker imports this module without the rest of codemill. A `FrameReader`
+reads ahead, so a frame usually costs one read() (and a pipelined second one none).
 """
 
 from __future__ import annotations
@@ -12,14 +13,43 @@ import time
 
 _HEADER = 8
 MAX_FRAME = 256 * 1024 * 1024  # a request carries code and tests; nothing legitimate comes close
+READ_SIZE = 64 * 1024  # below malloc's mmap threshold: a read costs no mmap/munmap
 
 
 class ChannelClosed(Exception):
     """The other side of the pipe went away (or sent garbage)."""
 
 
+def _not_serializable(value: object) -> None:
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+# json's C scanner and encoder, called directly: json.loads/dumps add several Python-level calls per
+# message, and in a forking worker every page those touch is copied again after each fork.
+_scan = json.decoder.JSONDecoder().scan_once
+_make_encoder = json.encoder.c_make_encoder
+_encode = None if _make_encoder is None else _make_encoder(
+    None, _not_serializable, json.encoder.encode_basestring_ascii, None, ": ", ", ", False, False, True)
+
+
+def dumps(message: dict) -> str:
+    return json.dumps(message) if _encode is None else "".join(_encode(message, 0))
+
+
+def loads(data: bytes | str) -> object:
+    """Like json.loads for what we send (no surrounding whitespace); ValueError on anything else."""
+    text = data.decode("utf-8") if isinstance(data, bytes) else data
+    try:
+        value, end = _scan(text, 0)
+    except StopIteration as error:
+        raise ValueError(f"not JSON at position {error.value}") from None
+    if end != len(text):
+        raise ValueError(f"extra data at position {end}")
+    return value
+
+
 def write_frame(fd: int, message: dict) -> None:
-    payload = json.dumps(message).encode("utf-8")
+    payload = dumps(message).encode("utf-8")
     data = len(payload).to_bytes(_HEADER, "big") + payload
     view = memoryview(data)
     while view:
@@ -30,31 +60,39 @@ def write_frame(fd: int, message: dict) -> None:
         view = view[written:]
 
 
-def _read_exact(fd: int, size: int, deadline: float | None) -> bytes:
-    chunks: list[bytes] = []
-    remaining = size
-    while remaining:
+class FrameReader:
+    """Frames from one pipe, read ahead into a buffer."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.buffer = b""
+
+    def read(self, deadline: float | None = None) -> dict:
+        """The next message; `deadline` is a time.monotonic() value (None: wait forever)."""
+        while True:
+            buffer = self.buffer
+            if len(buffer) >= _HEADER:
+                size = int.from_bytes(buffer[:_HEADER], "big")
+                if size > MAX_FRAME:
+                    raise ChannelClosed(f"frame of {size} bytes exceeds the limit")
+                end = _HEADER + size
+                if len(buffer) >= end:
+                    payload, self.buffer = buffer[_HEADER:end], buffer[end:]
+                    try:
+                        return loads(payload)
+                    except ValueError as error:
+                        raise ChannelClosed(f"undecodable frame: {error}") from error
+            self._fill(deadline)
+
+    def _fill(self, deadline: float | None) -> None:
         if deadline is not None:
             wait = deadline - time.monotonic()
-            if wait <= 0 or not select.select([fd], [], [], wait)[0]:
+            if wait <= 0 or not select.select([self.fd], [], [], wait)[0]:
                 raise TimeoutError("no answer from the sandbox worker in time")
         try:
-            chunk = os.read(fd, min(remaining, 1 << 20))
+            chunk = os.read(self.fd, READ_SIZE)
         except OSError as error:
             raise ChannelClosed(str(error)) from error
         if not chunk:
             raise ChannelClosed("end of stream")
-        chunks.append(chunk)
-        remaining -= len(chunk)
-    return b"".join(chunks)
-
-
-def read_frame(fd: int, deadline: float | None = None) -> dict:
-    """The next message; `deadline` is a time.monotonic() value (None: wait forever)."""
-    size = int.from_bytes(_read_exact(fd, _HEADER, deadline), "big")
-    if size > MAX_FRAME:
-        raise ChannelClosed(f"frame of {size} bytes exceeds the limit")
-    try:
-        return json.loads(_read_exact(fd, size, deadline).decode("utf-8"))
-    except ValueError as error:
-        raise ChannelClosed(f"undecodable frame: {error}") from error
+        self.buffer = self.buffer + chunk if self.buffer else chunk

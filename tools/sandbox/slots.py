@@ -37,8 +37,9 @@ class WorkerProcess:
         self.plan = plan
         self.process = subprocess.Popen(plan.command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         env=worker_env(), close_fds=True, start_new_session=True)
+        self.replies = protocol.FrameReader(self.process.stdout.fileno())
         try:
-            hello = protocol.read_frame(self.process.stdout.fileno(), time.monotonic() + HELLO_TIMEOUT_S)
+            hello = self.replies.read(time.monotonic() + HELLO_TIMEOUT_S)
         except (protocol.ChannelClosed, TimeoutError) as error:
             self.kill()
             raise SandboxError(f"sandbox worker failed to start ({' '.join(plan.command()[:4])} …): {error}") \
@@ -53,7 +54,7 @@ class WorkerProcess:
         protocol.write_frame(self.process.stdin.fileno(), request)
 
     def receive(self, deadline: float) -> dict:
-        return protocol.read_frame(self.process.stdout.fileno(), deadline)
+        return self.replies.read(deadline)
 
     def kill(self) -> None:
         with contextlib.suppress(OSError):

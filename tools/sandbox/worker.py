@@ -3,6 +3,11 @@
 Started by `Sandbox` (usually inside `unshare --net --mount`), it speaks `protocol` frames on fds 0/1:
 a hello with the isolation it achieved, then one result per request. Standard library only, so the
 warm image stays small and a fork stays cheap. Run as a script: `python -E -s worker.py CONFIG_JSON`.
+
+Per-check cost is mostly page faults: after each fork every page either process writes is copied (the
+child) or re-faulted (the worker). So the warm-up does once what CPython would otherwise do in every
+child (the first `compile()` builds all AST node types), `gc.freeze()` keeps the collector off the
+shared heap, and the per-check path stays short (see `benchmarks/executor_speed.py --micro`).
 """
 
 from __future__ import annotations
@@ -15,7 +20,6 @@ import select
 import shutil
 import signal
 import sys
-import tempfile
 import time
 
 if __package__:
@@ -29,9 +33,12 @@ else:  # run as a script by the Sandbox
 
 PR_SET_CHILD_SUBREAPER = 36
 # What benchmark and generated code import most; small, so a fork stays cheap (no unittest, no numpy).
+# Not `random` (nor tempfile, which imports it): once imported, it reseeds itself from Python code after
+# every fork (~40 copied pages, more than a whole bare fork costs); the few checks that use it import it.
 WARM_MODULES = ("math", "re", "collections", "itertools", "functools", "heapq", "bisect", "string",
-                "typing", "random", "hashlib", "fractions", "datetime", "copy", "operator", "array", "cmath")
+                "typing", "hashlib", "fractions", "datetime", "copy", "operator", "array", "cmath")
 READ_CHUNK = 65536
+REPORT_CAP = 1 << 20  # a genuine completion report is a few hundred bytes (its message is capped)
 _exit = os._exit
 
 
@@ -41,7 +48,8 @@ class Worker:
         self.node: str = config.get("node", "/usr/bin/node")
         self.netns: bool = config.get("netns", False)
         self.mounted = mounts.mount_private_tmpfs() if config.get("mountns") else []
-        self.base = tempfile.mkdtemp(prefix="codemill-sandbox-")
+        self.base = os.path.join("/tmp", f"codemill-sandbox-{os.urandom(8).hex()}")
+        os.mkdir(self.base, 0o700)
         self.exposed: list[str] = []
         if self.mounted and self.uid is not None:  # the checks' uid must be able to import the stdlib
             runtime = [sys.prefix, sys.base_prefix, *sys.path[1:], os.path.dirname(os.path.realpath(self.node))]
@@ -52,6 +60,10 @@ class Worker:
             handle.write(RUNNER_JS)
         os.chmod(self.runner, 0o644)
         self.counter = 0
+        # Sticky, world-writable mounts holding only root's entries: a check can add entries, never
+        # remove ours, so an unchanged entry count means nothing was left there.
+        self.tmpfs_entries = mounts.entry_counts(self.mounted)
+        self.stdin_fd = -1  # /dev/null for the checks, opened by child.prepare_worker
         ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # orphans come back to us for reaping
 
     def isolation(self) -> dict[str, str]:
@@ -80,7 +92,9 @@ class Worker:
                 os.rmdir(workdir)  # the common case: the check left nothing behind
             except OSError:
                 shutil.rmtree(workdir, ignore_errors=True)
-            mounts.clean_private_tmpfs(self.mounted, keep=self.base)
+            if self.mounted and (self.tmpfs_entries is None
+                                 or self.tmpfs_entries != [os.stat(m).st_size for m in self.mounted]):
+                mounts.clean_private_tmpfs(self.mounted, keep=self.base)
             self._reap_orphans()
 
     def _supervise(self, request: dict, workdir: str) -> dict:
@@ -94,10 +108,13 @@ class Worker:
         streams = {out_r: bytearray(), err_r: bytearray(), report_r: bytearray()}
         deadline = time.monotonic() + limits["timeout_s"]
         cap = limits["output_bytes"]
+        os.environ["HOME"] = os.environ["TMPDIR"] = workdir  # set here, the child inherits it for free
+        rlimits = child.rlimits_for(request, child.address_space_now())
+        keep = (report_w, nonce_r) if report_w < nonce_r else (nonce_r, report_w)
         pid = os.fork()
         if pid == 0:  # the child: never returns
             try:
-                child.confine(request, workdir, self.uid, out_w, err_w, (report_w, nonce_r), not self.netns)
+                child.confine(workdir, self.uid, self.stdin_fd, out_w, err_w, keep, rlimits, not self.netns)
                 if request["language"] == "javascript":
                     child.exec_node(dict(request, node=self.node), self.runner, report_w, nonce_r)
                 else:
@@ -108,13 +125,19 @@ class Worker:
             finally:
                 _exit(127)  # pre-bound: the code may have replaced os._exit
         started = deadline - limits["timeout_s"]
-        with contextlib.suppress(OSError):  # the child may have done it already (or be gone)
+        # Plain try/except, not contextlib.suppress, on the path that runs while the child lives:
+        # every page the worker writes then is a copy.
+        try:  # noqa: SIM105
             os.setpgid(pid, pid)
+        except OSError:  # the child may have done it already (or be gone)
+            pass
         for fd in (out_w, err_w, report_w, nonce_r):
             os.close(fd)
         nonce = os.urandom(16).hex()
-        with contextlib.suppress(BrokenPipeError):  # a child that died at once is judged below
+        try:  # noqa: SIM105
             os.write(nonce_w, nonce.encode("ascii"))
+        except BrokenPipeError:  # a child that died at once is judged below
+            pass
         os.close(nonce_w)
         pidfd = os.pidfd_open(pid)
         watched = [out_r, err_r, report_r, pidfd]
@@ -136,13 +159,18 @@ class Worker:
             if len(streams[out_r]) + len(streams[err_r]) > cap:
                 outcome = "output_limit"
                 break
-        reported = _drain(report_r, streams[report_r], 1 << 20)
+            if len(streams[report_r]) > REPORT_CAP:
+                outcome = "bad_report"
+                break
+        reported = (_drain(report_r, streams[report_r], REPORT_CAP) if report_r in watched
+                    else bool(streams[report_r]))
         self._kill_all(pid, by_uid=outcome is not None or not reported)
         _, wait_status, usage = os.wait4(pid, 0)
         wall = time.monotonic() - started
         os.close(pidfd)
         for fd in (out_r, err_r, report_r):  # whatever was written before the end, without blocking
-            _drain(fd, streams[fd], limits["output_bytes"] + READ_CHUNK)
+            if fd in watched:  # (not at end of file yet)
+                _drain(fd, streams[fd], REPORT_CAP if fd == report_r else cap + READ_CHUNK)
             os.close(fd)
         if outcome is None and len(streams[out_r]) + len(streams[err_r]) > limits["output_bytes"]:
             outcome = "output_limit"  # written just before exiting, after the loop's last look
@@ -163,8 +191,11 @@ class Worker:
         if outcome == "output_limit":
             return {"status": "output_limit", "error_type": "OutputLimit",
                     "message": f"wrote more than {limits['output_bytes']} bytes", "exec_s": wall}
+        if outcome == "bad_report" or len(report) > REPORT_CAP:
+            return {"status": "crashed", "error_type": "BadReport", "exec_s": wall,
+                    "message": f"wrote more than {REPORT_CAP} bytes to the completion-report pipe"}
         try:
-            reported = json.loads(report.decode("ascii")) if report else None
+            reported = protocol.loads(report.decode("ascii")) if report else None
         except ValueError:
             reported = None
         if isinstance(reported, dict) and reported.get("nonce") == nonce:
@@ -222,15 +253,19 @@ def main() -> None:
     config = json.loads(sys.argv[1])
     for name in WARM_MODULES:  # pre-imported once, shared copy-on-write by every check
         __import__(name)
+    # The first compile() in a process builds ~120 AST node types (CPython's lazy `_ast` state): do it
+    # once here, not in every check (it was a third of a trivial check's CPU).
+    compile("pass", "<warm-up>", "exec")
     worker = Worker(config)
-    child.install_base_env()
+    worker.stdin_fd = child.prepare_worker()
     protocol.write_frame(1, {"hello": worker.isolation()})
     import gc
 
     gc.freeze()  # keep the warm heap out of the collector so forks share its pages
+    requests = protocol.FrameReader(0)
     while True:
         try:
-            request = protocol.read_frame(0)
+            request = requests.read()
         except protocol.ChannelClosed:
             break
         try:
