@@ -199,3 +199,4 @@ def live_progress(console: Console, runner: BatchRunner, *, total: int,
         yield on_thread
         progress.update(task, completed=runner.stats.skipped + sum(runner.stats.status.values()))
         live.update(render())
+    console.line()
