@@ -8,6 +8,7 @@ selected rows, started from the same first centre as ours.
     python benchmarks/kcenter_speed.py                       # 100k×384, 10% selected, both data sets
     python benchmarks/kcenter_speed.py --n 20000 --frac 0.1  # a smaller run
     python benchmarks/kcenter_speed.py --data random --skip-reference
+    python benchmarks/kcenter_speed.py --data random --find-divergence  # first step where exact ≠ reference
 """
 
 from __future__ import annotations
@@ -44,6 +45,81 @@ def reference_kcenter(features: np.ndarray, k: int, first: int) -> list[int]:
         min_distances = distances if min_distances is None else np.minimum(min_distances, distances)
         index = int(np.argmax(min_distances))
     return selected
+
+
+def _ulps(a: np.float32, b: np.float32) -> int:
+    """How many float32 steps lie between two non-negative float32 values."""
+    return abs(int(np.float32(a).view(np.int32)) - int(np.float32(b).view(np.int32)))
+
+
+def _describe(matrix: np.ndarray, centres: list[int], index: int, reference_value: np.float32) -> list[str]:
+    """Point `index`'s nearest-centre distance as the reference computes it and as exact mode did."""
+    point = matrix[index].astype(np.float64)
+    chosen = matrix[centres].astype(np.float64)
+    dots = chosen @ point
+    norm, centre_norms = float(point @ point), np.einsum("ij,ij->i", chosen, chosen)
+    sklearn_order = (-2.0 * dots + norm) + centre_norms  # sklearn: d = -2·XYᵀ; d += XX; d += YY
+    ours_order = (norm + centre_norms) - 2.0 * dots  # kcenter.py before the fix
+    nearest = int(np.argmin(sklearn_order))
+    sq = float(np.min(sklearn_order))
+    sqrt_of_f32 = np.sqrt(np.float32(max(sq, 0.0)))  # sklearn: round d² to float32, then float32 sqrt
+    f32_of_sqrt = np.float32(np.sqrt(max(float(np.min(ours_order)), 0.0)))  # old: float64 sqrt, then round
+    return [f"  point {index}: nearest centre {centres[nearest]} (pick #{nearest})",
+            f"    reference float32 min-distance      {reference_value!r} ({float(reference_value).hex()})",
+            f"    d² in float64 (sklearn order)       {sq!r} ({sq.hex()}); as float32 {float(np.float32(sq)).hex()}",
+            f"    d² in float64 (old exact-mode order) {float(np.min(ours_order))!r}",
+            f"    float32 sqrt of float32(d²)         {sqrt_of_f32!r} ({float(sqrt_of_f32).hex()})",
+            f"    float32(float64 sqrt of d²) = old   {f32_of_sqrt!r} ({float(f32_of_sqrt).hex()})"]
+
+
+def find_divergence(matrix: np.ndarray, sequences: dict[str, list[int]], every: int = 500) -> list[str]:
+    """Run the reference loop once, in lockstep with each pick sequence, and explain where each first differs.
+
+    The reference follows its own picks and stops once every sequence has diverged (or after the longest).
+    """
+    from sklearn.metrics import pairwise_distances
+
+    started = time.perf_counter()
+    active = dict(sequences)
+    k = max(len(picks) for picks in sequences.values())
+    first = next(iter(sequences.values()))[0]
+    if any(picks[0] != first for picks in sequences.values()):
+        raise ValueError("all sequences must start from the same first centre")
+    lines: list[str] = []
+    reference = [first]
+    min_distances = None
+    for step in range(1, k):
+        distances = pairwise_distances(matrix, matrix[[reference[-1]]], metric="euclidean")
+        min_distances = distances if min_distances is None else np.minimum(min_distances, distances)
+        reference.append(int(np.argmax(min_distances)))
+        if step % every == 0:
+            print(f"  step {step}: {len(active)} sequence(s) still identical ({time.perf_counter() - started:.0f} s)",
+                  flush=True)
+        for label, picks in list(active.items()):
+            if step >= len(picks):
+                lines.append(f"{label}: identical to the reference for all {len(picks)} picks")
+                del active[label]
+            elif picks[step] != reference[step]:
+                lines += _divergence(label, matrix, reference, picks[step], min_distances)
+                del active[label]
+        if not active:
+            break
+    lines += [f"{label}: identical to the reference for all {len(picks)} picks" for label, picks in active.items()]
+    lines.append(f"(reference ran {len(reference)} picks in lockstep in {time.perf_counter() - started:.0f} s)")
+    return lines
+
+
+def _divergence(label: str, matrix: np.ndarray, reference: list[int], pick: int,
+                min_distances: np.ndarray) -> list[str]:
+    step, expected = len(reference) - 1, reference[-1]
+    ref_value, our_value = min_distances[expected, 0], min_distances[pick, 0]
+    tie = "exactly tied" if ref_value == our_value else f"{_ulps(ref_value, our_value)} ulp apart"
+    lines = [f"{label}: first divergence at pick #{step} (0-based; pick #0 is the first centre {reference[0]}):",
+             f"  reference picks {expected}, {label} picks {pick}; in the reference's float32 "
+             f"min-distances they are {tie}"]
+    for index, value in ((expected, ref_value), (pick, our_value)):
+        lines += _describe(matrix, reference[:step], index, value)
+    return lines
 
 
 def random_unit_vectors(n: int, dim: int, seed: int) -> np.ndarray:
@@ -143,6 +219,21 @@ def run_one(name: str, matrix: np.ndarray, frac: float, seed: int, skip_referenc
     return lines
 
 
+def divergence_report(name: str, matrix: np.ndarray, frac: float, seed: int,
+                      also: list[Path]) -> list[str]:
+    n = matrix.shape[0]
+    k = max(1, round(frac * n))
+    first = int(np.random.default_rng(seed).integers(n))
+    started = time.perf_counter()
+    sequences = {"exact mode": kcenter_greedy(matrix, k, first=first, mode="exact")}
+    print(f"{name}: exact mode {time.perf_counter() - started:.1f} s; reference in lockstep (load: {load()})",
+          flush=True)
+    for path in also:  # pick sequences saved earlier (e.g. by an older version), checked in the same run
+        sequences[path.name] = np.load(path).tolist()
+    return [f"\n### {name}: n={n}, d={matrix.shape[1]}, k={k}, first centre {first}\n", "```",
+            *find_divergence(matrix, sequences), "```"]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=100_000, help="points per data set")
@@ -155,6 +246,10 @@ def main() -> int:
     parser.add_argument("--embed-only", action="store_true", help="only build the real-embedding cache")
     parser.add_argument("--cached-only", action="store_true",
                         help="real data: use only functions whose embeddings are already cached")
+    parser.add_argument("--find-divergence", action="store_true",
+                        help="run the reference in lockstep with exact mode; report the first differing pick")
+    parser.add_argument("--also", type=Path, action="append", default=[],
+                        help="with --find-divergence: a saved .npy pick sequence to check in the same run")
     parser.add_argument("--out", type=Path, help="append the markdown results to this file")
     args = parser.parse_args()
     names = [name.strip() for name in args.data.split(",") if name.strip()]
@@ -173,7 +268,10 @@ def main() -> int:
             label = "MiniLM embeddings of Python stdlib + site-packages functions/classes"
         else:
             parser.error(f"unknown data set {name!r}")
-        lines += run_one(label, matrix, args.frac, args.seed, args.skip_reference)
+        if args.find_divergence:
+            lines += divergence_report(label, matrix, args.frac, args.seed, args.also)
+        else:
+            lines += run_one(label, matrix, args.frac, args.seed, args.skip_reference)
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:

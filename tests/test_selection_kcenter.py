@@ -33,6 +33,23 @@ def test_exact_mode_picks_what_the_reference_loop_picks(block_size: int) -> None
     assert kcenter_greedy(x, 300, first=17, block_size=block_size) == reference(x, 300, 17)
 
 
+@pytest.mark.parametrize(("near", "far", "reference_pick"), [
+    # float32(float64 √d²) separates these two by one ulp, but the reference's float32 √ of float32(d²)
+    # ties them, so it keeps the lower index
+    (("0x1.0440b2p-1", "0x1.26ce5ep-1"), ("0x1.1b5344p-1", "0x1.10b4eap-1"), 1),
+    # and here the other way round: tied when rounded after a float64 √, one ulp apart in the reference
+    (("0x1.20694ap-1", "0x1.00abb4p-1"), ("0x1.004fe6p-1", "0x1.20bae6p-1"), 2),
+])
+def test_exact_mode_rounds_distances_like_the_reference(near: tuple[str, str], far: tuple[str, str],
+                                                        reference_pick: int) -> None:
+    """The 10k-pick divergence on 100k×384: distances must be float32 √ of float32(d²), as sklearn does."""
+    x = np.array([[0.0, 0.0], [float.fromhex(v) for v in near], [float.fromhex(v) for v in far]],
+                 dtype=np.float32)
+    assert reference(x, 2, 0) == [0, reference_pick]
+    assert kcenter_greedy(x, 2, first=0) == [0, reference_pick]
+    assert kcenter_greedy(x, 2, first=0, block_size=1) == [0, reference_pick]
+
+
 def test_exact_mode_matches_reference_on_clustered_data_with_duplicates() -> None:
     rng = np.random.default_rng(3)
     centres = rng.standard_normal((20, 16)).astype(np.float32)
