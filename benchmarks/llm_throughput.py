@@ -6,14 +6,20 @@ endpoints * C / latency; achieved concurrency is measured by the server (peak) a
 Client overhead per request is the client process's CPU time divided by the requests. A second pass
 replays the batch from the SQLite cache (zero model calls).
 
+The server's own floor is measured first, on a fresh server process, by a bare client (raw HTTP/1.1 on C
+keep-alive asyncio sockets, nothing else): what any client could get from this server and machine. Its
+latency percentiles show what the server adds to its scripted sleep.
+
     python benchmarks/llm_throughput.py                       # 1,000 requests, C=32, 200 ms
     python benchmarks/llm_throughput.py --requests 200 --concurrency 8 --latency 0.1
+    python benchmarks/llm_throughput.py --skip-floor          # LLMClient only
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import re
 import subprocess
 import sys
@@ -51,6 +57,35 @@ async def run_batch(settings: LLMSettings, requests: int) -> tuple[float, float,
     return wall, cpu, client
 
 
+async def bare_client_floor(base_url: str, requests: int, concurrency: int) -> tuple[float, list[float]]:
+    """Wall seconds and sorted per-request latencies of a minimal keep-alive client (one socket per slot)."""
+    match = re.match(r"http://([\d.]+):(\d+)", base_url)
+    assert match is not None
+    host, port = match.group(1), int(match.group(2))
+    todo = iter(range(requests))
+    latencies: list[float] = []
+
+    async def worker() -> None:
+        reader, writer = await asyncio.open_connection(host, port)
+        for i in todo:
+            body = json.dumps({"model": "scripted-model", "max_tokens": 64,
+                               "messages": [{"role": "user", "content": f"task number {i}: write a function"}]})
+            head = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+                    f"Content-Length: {len(body)}\r\n\r\n")
+            started = time.perf_counter()
+            writer.write((head + body).encode())
+            headers = await reader.readuntil(b"\r\n\r\n")
+            length = re.search(rb"(?i)content-length: (\d+)", headers)
+            assert length is not None and headers.startswith(b"HTTP/1.1 200")
+            await reader.readexactly(int(length.group(1)))
+            latencies.append(time.perf_counter() - started)
+        writer.close()
+
+    wall0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return time.perf_counter() - wall0, sorted(latencies)
+
+
 def server_stats(base_url: str) -> dict[str, int]:
     return httpx.get(base_url.removesuffix("/v1") + "/stats", timeout=5).json()
 
@@ -62,7 +97,22 @@ async def main() -> None:
     parser.add_argument("--latency", type=float, default=0.2, help="server seconds per request")
     parser.add_argument("--endpoints", type=int, default=1, help="scripted server processes, load-balanced")
     parser.add_argument("--no-cache", action="store_true", help="measure without the SQLite cache (no replay)")
+    parser.add_argument("--skip-floor", action="store_true", help="do not measure the bare-client floor")
     args = parser.parse_args()
+    ideal = args.endpoints * args.concurrency / args.latency
+
+    if not args.skip_floor and args.endpoints == 1:
+        process, url = start_server(args.latency)
+        try:
+            floor_wall, latencies = await bare_client_floor(url, args.requests, args.concurrency)
+        finally:
+            process.terminate()
+            process.wait()
+        percentile = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000  # noqa: E731
+        print(f"server floor (bare keep-alive client, same server, requests, cap and latency): "
+              f"{args.requests / floor_wall:.1f} req/s = {args.requests / floor_wall / ideal:.1%} of ideal; "
+              f"latency p50 {percentile(0.5):.1f} ms, p90 {percentile(0.9):.1f} ms, p99 {percentile(0.99):.1f} ms, "
+              f"max {latencies[-1] * 1000:.1f} ms\n")
 
     servers = [start_server(args.latency) for _ in range(args.endpoints)]
     try:
@@ -81,7 +131,6 @@ async def main() -> None:
             process.terminate()
             process.wait()
 
-    ideal = args.endpoints * args.concurrency / args.latency
     achieved = args.requests / wall
     print(f"requests {args.requests}, endpoints {args.endpoints}, cap {args.concurrency}/endpoint, "
           f"latency {args.latency * 1000:.0f} ms, cache {'off' if args.no_cache else 'on'}")

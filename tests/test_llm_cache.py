@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -111,3 +113,13 @@ def test_key_ignores_dict_order_but_not_content() -> None:
     b = {"temperature": 0.5, "n": 1, "messages": USER, "model": "m"}
     assert cache_key(a) == cache_key(b)
     assert cache_key(a) != cache_key({**a, "temperature": 0.6})
+
+
+async def test_every_reply_is_committed_to_the_file_when_the_client_closes(scripted_server, tmp_path: Path) -> None:
+    server = scripted_server(lambda request: f"answer to {request.last_user_message}")
+    path = tmp_path / "c.sqlite"
+    async with LLMClient(settings_for(server, cache_enabled=True, cache_path=path, concurrency=8)) as client:
+        await asyncio.gather(*(client.complete([{"role": "user", "content": f"task {i}"}]) for i in range(50)))
+    with sqlite3.connect(path) as db:  # another connection, as another process would see the file
+        stored = [json.loads(reply)["texts"] for (reply,) in db.execute("SELECT reply FROM replies")]
+    assert sorted(stored) == sorted([[f"answer to task {i}"] for i in range(50)])

@@ -43,3 +43,12 @@ async def test_a_failing_endpoint_is_routed_around_on_retry(scripted_server) -> 
         await _fire(client, 10)
         usage = client.usage().agents["default"]
     assert healthy.call_count == 10 and usage.failures == 0
+
+
+async def test_each_concurrent_request_gets_its_own_reply(scripted_server) -> None:
+    server = scripted_server(lambda request: Reply(contents=[f"echo {request.last_user_message}"], delay_s=0.01))
+    prompts = [f"task {i}" for i in range(100)]
+    async with LLMClient(settings_for(server, concurrency=8)) as client:
+        replies = await asyncio.gather(*(client.complete([{"role": "user", "content": p}]) for p in prompts))
+    assert replies == [[f"echo {p}"] for p in prompts]  # no reply crosses over between reused connections
+    assert server.max_in_flight == 8

@@ -3,7 +3,13 @@
 The key is a SHA-256 of the request as the model sees it — model name (not the endpoint), messages and every
 sampling parameter including seed, n and the response format — so identical requests to any server share a
 reply. Concurrent identical requests are coalesced: one goes to the model, the others wait for its reply.
-SQLite runs in a worker thread behind a lock (WAL mode, so several processes may share the file).
+
+The file is in WAL mode (several processes may share it; readers never wait for the writer). Lookups run on
+the caller's thread on their own connection: a primary-key read costs microseconds, less than handing it to a
+worker thread. Stores go to one writer thread that commits whatever has queued up as one transaction, so a
+burst of replies costs one commit, not one each; until committed, a reply is served from memory. `close()`
+waits for every queued reply to be committed. A crash loses at most the replies of the last few
+milliseconds (each commit is atomic, so the file is never half-written) and they are simply asked again.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import queue
 import sqlite3
 import threading
 from collections.abc import Awaitable, Callable
@@ -42,25 +49,64 @@ class ReplyCache:
     def __init__(self, path: Path) -> None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, check_same_thread=False, timeout=30.0, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db = _connect(path)
             self._db.execute("CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, reply TEXT NOT NULL)")
+            writer_db = _connect(path)
         except (OSError, sqlite3.Error) as error:
             raise ConfigError(f"cannot open the LLM cache {path}: {error}") from error
         self.path = path
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the reader connection and `_unwritten`
         self._pending: dict[str, asyncio.Future[CachedReply]] = {}
+        self._unwritten: dict[str, CachedReply] = {}  # stored but not yet committed by the writer
+        self._queue: queue.SimpleQueue[tuple[str, CachedReply] | None] = queue.SimpleQueue()
+        self._write_error: BaseException | None = None
+        self._writer = threading.Thread(target=self._write_loop, args=(writer_db,), name="llm-cache-writer",
+                                        daemon=True)
+        self._writer.start()
 
     def _read(self, key: str) -> CachedReply | None:
         with self._lock:
+            unwritten = self._unwritten.get(key)
+            if unwritten is not None:
+                return unwritten
             row = self._db.execute("SELECT reply FROM replies WHERE key = ?", (key,)).fetchone()
         return CachedReply.model_validate_json(row[0]) if row else None
 
     def _write(self, key: str, reply: CachedReply) -> None:
         with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO replies (key, reply) VALUES (?, ?)",
-                             (key, reply.model_dump_json()))
+            self._unwritten[key] = reply
+        self._queue.put((key, reply))
+
+    def _write_loop(self, db: sqlite3.Connection) -> None:
+        """Commit queued replies in batches until `None` arrives; then close the writer connection."""
+        try:
+            stop = False
+            while not stop:
+                batch = [self._queue.get()]
+                while True:  # everything that queued up meanwhile joins this transaction
+                    try:
+                        batch.append(self._queue.get_nowait())
+                    except queue.Empty:
+                        break
+                stop = None in batch
+                rows = [(key, reply.model_dump_json()) for key, reply in filter(None, batch)]
+                if not rows:
+                    continue
+                try:
+                    db.execute("BEGIN")  # one transaction: all of the batch or none of it
+                    db.executemany("INSERT OR REPLACE INTO replies (key, reply) VALUES (?, ?)", rows)
+                    db.execute("COMMIT")
+                except sqlite3.Error as error:
+                    if db.in_transaction:
+                        db.rollback()
+                    self._write_error = error  # reported by close(); the replies stay served from memory
+                    continue
+                with self._lock:
+                    for key, reply in filter(None, batch):
+                        if self._unwritten.get(key) is reply:
+                            del self._unwritten[key]
+        finally:
+            db.close()
 
     async def get_or_compute(
         self, key: str, compute: Callable[[], Awaitable[CachedReply]]
@@ -78,12 +124,12 @@ class ReplyCache:
         future: asyncio.Future[CachedReply] = asyncio.get_running_loop().create_future()
         self._pending[key] = future
         try:
-            cached = await asyncio.to_thread(self._read, key)
+            cached = self._read(key)
             if cached is not None:
                 future.set_result(cached)
                 return cached, True
             reply = await compute()
-            await asyncio.to_thread(self._write, key, reply)
+            self._write(key, reply)
             future.set_result(reply)
             return reply, False
         except BaseException as error:
@@ -99,8 +145,22 @@ class ReplyCache:
 
     def __len__(self) -> int:
         with self._lock:
-            return int(self._db.execute("SELECT COUNT(*) FROM replies").fetchone()[0])
+            committed = int(self._db.execute("SELECT COUNT(*) FROM replies").fetchone()[0])
+            return committed + len(self._unwritten)
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        """Commit every reply stored so far, then close the file; idempotent."""
+        if self._writer.is_alive():
+            self._queue.put(None)
+            self._writer.join()
+            with self._lock:
+                self._db.close()
+            if self._write_error is not None:
+                raise ConfigError(f"cannot write the LLM cache {self.path}: {self._write_error}")
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, check_same_thread=False, timeout=30.0, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")  # in WAL mode: durable at checkpoints, never corrupt
+    return db

@@ -1,9 +1,10 @@
 """LLMClient: the one way agents talk to a model — cached, retried, bounded, load-balanced, counted.
 
-Built on the `openai` async SDK rather than langchain-openai's ChatOpenAI: the SDK gives direct control of
-the request body (`n` in one request, `response_format`, vLLM's extra fields), exposes per-request usage
-and typed HTTP errors (which decide retry vs. reject), and adds little per-request overhead. Agents that want
-a LangChain chat model can still build one from the same `LLMSettings`.
+Speaks the OpenAI chat-completions protocol over httpx itself (see transport.py) rather than through
+langchain-openai's ChatOpenAI or the `openai` SDK: it needs direct control of the request body (`n` in one
+request, `response_format`, vLLM's extra fields), per-request usage and the HTTP status (which decides retry
+vs. reject), and per-request CPU low enough to keep a server's every slot busy. Agents that want a LangChain
+chat model can still build one from the same `LLMSettings`.
 """
 
 from __future__ import annotations

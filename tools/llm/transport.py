@@ -1,19 +1,25 @@
 """Getting one chat-completion request answered: endpoint choice, per-endpoint concurrency, bounded retries.
 
-Each base URL is an `Endpoint` with its own `openai.AsyncOpenAI` client (SDK retries off: tenacity does them
-here, so the policy is in one place) and an asyncio semaphore that caps its requests in flight. A request
-first waits for a free slot anywhere (one semaphore sized to the sum of the caps), then takes the endpoint
-with the fewest requests in flight; choosing only when a slot is free means a fast server, which frees slots
-sooner, gets more work than a slow one. An endpoint that just failed transiently cools down (backoff that
-grows with consecutive failures) and is chosen only when no healthy one has room; a retry chooses again.
-Only transient failures are retried (connection, timeout, 408, 429, 5xx); any other 4xx ends the call at
-once as `RequestRejected`.
+Each base URL is an `Endpoint` that speaks the OpenAI chat-completions protocol over httpx directly (one
+JSON POST, the reply's JSON read as a dict) and an asyncio semaphore that caps its requests in flight.
+The `openai` SDK is not on this path: its request transformation and pydantic response models cost more
+CPU per request than the whole rest of the client, and vLLM's extra fields need no translation when the
+body is sent as is. Every slot of the cap has its own single-connection httpx transport (kept alive between
+requests): httpcore's shared pool rescans, and polls the socket of, every connection for each request it
+schedules, which at 32 connections cost more CPU than the request itself.
+A request first waits for a free slot anywhere (one semaphore sized to the sum of the caps), then takes the
+endpoint with the fewest requests in flight; choosing only when a slot is free means a fast server, which
+frees slots sooner, gets more work than a slow one. An endpoint that just failed transiently cools down
+(backoff that grows with consecutive failures) and is chosen only when no healthy one has room; a retry
+chooses again. Only transient failures are retried (connection, timeout, malformed body, 408, 429, 5xx);
+any other 4xx ends the call at once as `RequestRejected`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,20 +27,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-import openai
-from openai.types.chat import ChatCompletion
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential, wait_random
 
 from tools.errors import ConfigError, LLMError
 from tools.llm.settings import LLMSettings
 
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-# Parameters the SDK's `create` takes by name; anything else (vLLM's top_k, structured_outputs, ...) goes in
-# `extra_body`, which the SDK merges into the JSON body unchanged.
-_SDK_PARAMS = frozenset({
-    "model", "messages", "n", "temperature", "top_p", "max_tokens", "seed", "stop", "response_format",
-    "presence_penalty", "frequency_penalty", "logprobs", "top_logprobs", "logit_bias", "user",
-})
 _remote_forbidden = False
 
 
@@ -58,6 +56,15 @@ class RequestRejected(LLMError):
         self.status = status
 
 
+class HTTPFailure(Exception):
+    """A non-200 answer: its status and the server's own error message."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(f"HTTP {status}: {detail}")
+        self.status = status
+        self.detail = detail
+
+
 class MalformedResponse(Exception):
     """A 200 whose body is not a chat completion (cut off or garbled on the way): retried like a dropped
     connection."""
@@ -65,9 +72,9 @@ class MalformedResponse(Exception):
 
 def is_transient(error: BaseException) -> bool:
     """Connection problems, timeouts, malformed bodies, 408, 429 and 5xx: worth another try."""
-    if isinstance(error, openai.APIStatusError):
-        return error.status_code in (408, 429) or error.status_code >= 500
-    return isinstance(error, openai.APIConnectionError | openai.APIResponseValidationError | MalformedResponse)
+    if isinstance(error, HTTPFailure):
+        return error.status in (408, 429) or error.status >= 500
+    return isinstance(error, httpx.TransportError | MalformedResponse)
 
 
 @dataclass
@@ -82,7 +89,7 @@ class Reply:
 
 
 class Endpoint:
-    """One OpenAI-compatible server: an SDK client and the semaphore that caps its requests in flight."""
+    """One OpenAI-compatible server: a keep-alive connection per slot and the semaphore that caps them."""
 
     def __init__(self, base_url: str, settings: LLMSettings) -> None:
         self.base_url = base_url
@@ -92,51 +99,70 @@ class Endpoint:
         self.failures_in_a_row = 0
         self.cooling_until = 0.0  # time.monotonic() before which other endpoints are preferred
         self._backoff = (settings.retry_initial_s, max(settings.retry_max_s, settings.retry_initial_s))
-        pool = httpx.Limits(max_connections=settings.concurrency + 8, max_keepalive_connections=settings.concurrency)
-        self.client = openai.AsyncOpenAI(
-            base_url=base_url, api_key=settings.api_key.get_secret_value(), timeout=settings.timeout_s,
-            max_retries=0, http_client=httpx.AsyncClient(limits=pool, timeout=settings.timeout_s),
-        )
+        self.url = httpx.URL(base_url.rstrip("/") + "/chat/completions")
+        self._headers = {"Authorization": f"Bearer {settings.api_key.get_secret_value()}",
+                         "Content-Type": "application/json", "Accept": "application/json"}
+        self._timeout = httpx.Timeout(settings.timeout_s).as_dict()
+        self._ssl_context = httpx.create_ssl_context()  # shared: loading the CA bundle costs ~50 ms per client
+        # One single-connection transport per slot, created on first use and kept alive. A transport rather
+        # than an AsyncClient: no cookies, redirects or auth hooks to run on every request.
+        self._idle: list[httpx.AsyncHTTPTransport] = []
+        self._connections: list[httpx.AsyncHTTPTransport] = []
+
+    def _take_connection(self) -> httpx.AsyncHTTPTransport:
+        if self._idle:
+            return self._idle.pop()
+        connection = httpx.AsyncHTTPTransport(verify=self._ssl_context,
+                                              limits=httpx.Limits(max_connections=1, max_keepalive_connections=1))
+        self._connections.append(connection)
+        return connection
 
     async def chat(self, body: dict[str, Any]) -> Reply:
         """Send one request on a slot the caller reserved (`in_flight += 1`); the slot is freed here."""
-        known = {key: value for key, value in body.items() if key in _SDK_PARAMS}
-        extra = {key: value for key, value in body.items() if key not in _SDK_PARAMS}
         try:
             async with self.semaphore:  # never waits behind the Transport; the hard cap on this server
+                connection = self._take_connection()  # the semaphore bounds the connections to the cap
                 try:
-                    reply = await self._send(known, extra)
+                    reply = await self._send(connection, body)
                 except Exception as error:
                     if is_transient(error):
                         self.failures_in_a_row += 1
                         initial, cap = self._backoff
                         self.cooling_until = time.monotonic() + min(cap, initial * 2 ** self.failures_in_a_row)
                     raise
+                finally:
+                    self._idle.append(connection)
                 self.failures_in_a_row = 0
                 return reply
         finally:
             self.in_flight -= 1
 
-    async def _send(self, known: dict[str, Any], extra: dict[str, Any]) -> Reply:
+    async def _send(self, connection: httpx.AsyncHTTPTransport, body: dict[str, Any]) -> Reply:
+        request = httpx.Request("POST", self.url, headers=self._headers,
+                                content=json.dumps(body, ensure_ascii=False).encode(),
+                                extensions={"timeout": self._timeout})
         started = time.perf_counter()
+        response = await connection.handle_async_request(request)
         try:
-            completion: ChatCompletion = await self.client.chat.completions.create(
-                **known, extra_body=extra or None)
-        except ValueError as error:  # json.JSONDecodeError included
-            raise MalformedResponse(f"malformed response body: {error}") from error
+            await response.aread()
+        finally:
+            await response.aclose()
         latency = time.perf_counter() - started
+        if response.status_code != 200:
+            raise HTTPFailure(response.status_code, _error_detail(response))
         try:
-            choices = sorted(completion.choices, key=lambda choice: choice.index)
-            texts = [choice.message.content or "" for choice in choices]
-        except (AttributeError, TypeError) as error:
-            raise MalformedResponse(f"response is not a chat completion: {error}") from error
-        usage = completion.usage
-        return Reply(
-            texts=texts,
-            prompt_tokens=usage.prompt_tokens if usage else 0,
-            completion_tokens=usage.completion_tokens if usage else 0,
-            latency_s=latency, endpoint=self.base_url,
-        )
+            completion = json.loads(response.content)
+            choices = sorted(completion["choices"], key=lambda choice: choice["index"])
+            texts = [choice["message"].get("content") or "" for choice in choices]
+            usage = completion.get("usage") or {}
+            return Reply(texts=texts, prompt_tokens=int(usage.get("prompt_tokens") or 0),
+                         completion_tokens=int(usage.get("completion_tokens") or 0),
+                         latency_s=latency, endpoint=self.base_url)
+        except (ValueError, LookupError, TypeError, AttributeError) as error:  # JSONDecodeError is a ValueError
+            raise MalformedResponse(f"response is not a chat completion: {error!r}") from error
+
+    async def aclose(self) -> None:
+        await asyncio.gather(*(connection.aclose() for connection in self._connections))
 
 
 class Transport:
@@ -184,31 +210,34 @@ class Transport:
             async for attempt in retrying:
                 with attempt:
                     return await self._send(body, tried)
-        except openai.APIStatusError as error:
+        except HTTPFailure as error:
             endpoint = tried[-1]
             where = f"{endpoint.base_url} (model {body.get('model')!r})"
-            detail = _error_detail(error)
             if is_transient(error):
-                raise LLMError(f"{where} kept failing with HTTP {error.status_code} after "
-                               f"{settings.max_retries + 1} attempts: {detail}") from error
-            raise RequestRejected(f"{where} rejected the request with HTTP {error.status_code}: {detail}",
-                                  error.status_code) from error
-        except (openai.APIConnectionError, openai.APIResponseValidationError, MalformedResponse) as error:
+                raise LLMError(f"{where} kept failing with HTTP {error.status} after "
+                               f"{settings.max_retries + 1} attempts: {error.detail}") from error
+            raise RequestRejected(f"{where} rejected the request with HTTP {error.status}: {error.detail}",
+                                  error.status) from error
+        except (httpx.TransportError, MalformedResponse) as error:
             endpoint = tried[-1]
-            what = "timed out" if isinstance(error, openai.APITimeoutError) else f"failed ({error})"
+            what = "timed out" if isinstance(error, httpx.TimeoutException) else f"failed ({error!r})"
             raise LLMError(f"{endpoint.base_url} (model {body.get('model')!r}) {what} "
                            f"{settings.max_retries + 1} times in a row") from error
         raise AssertionError("unreachable: tenacity either returns or raises")
 
     async def aclose(self) -> None:
-        await asyncio.gather(*(endpoint.client.close() for endpoint in self.endpoints))
+        await asyncio.gather(*(endpoint.aclose() for endpoint in self.endpoints))
 
 
-def _error_detail(error: openai.APIStatusError) -> str:
-    body = error.body
+def _error_detail(response: httpx.Response) -> str:
+    """The server's error message (OpenAI's `{"error": {"message": ...}}` or a bare `message`), else the body."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
     if isinstance(body, dict):
         inner = body.get("error")
         message = inner.get("message") if isinstance(inner, dict) else body.get("message")
         if message:
             return str(message)[:500]
-    return str(error.message)[:500]
+    return (response.text or response.reason_phrase)[:500]
