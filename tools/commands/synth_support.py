@@ -187,7 +187,7 @@ def live_progress(console: Console, runner: BatchRunner, *, total: int,
         return Group(progress, funnel_table(runner.stats), f"{tokens} · cache hits {totals.cache_hits}",
                      f"failures by stage: {failures}")
 
-    with Live(render(), console=console, refresh_per_second=4, transient=False) as live:
+    with _end_line(console), Live(render(), console=console, refresh_per_second=4, transient=False) as live:
         progress.update(task, completed=runner.stats.skipped)
 
         def on_thread(_: SynthesisState) -> None:
@@ -199,4 +199,12 @@ def live_progress(console: Console, runner: BatchRunner, *, total: int,
         yield on_thread
         progress.update(task, completed=runner.stats.skipped + sum(runner.stats.status.values()))
         live.update(render())
-    console.line()
+
+
+@contextmanager
+def _end_line(console: Console) -> Iterator[None]:
+    """End the live display's last line even when the run stops with an error."""
+    try:
+        yield
+    finally:
+        console.line()
