@@ -1,7 +1,8 @@
 """codemill's command line: parse arguments, hand them to a command module, print errors as one line.
 
-Each command lives in its own module exposing `configure(parser)` and `run(args) -> int`; this file only
-dispatches, so that the edge stays thin and commands stay independently testable.
+Each command lives in its own module of the app layer (`graphs/app/commands/`) exposing `configure(parser)`
+and `run(args) -> int`; this file only dispatches, so that the edge stays thin and commands stay independently
+testable. It imports nothing but the app layer.
 """
 
 from __future__ import annotations
@@ -10,17 +11,7 @@ import argparse
 import importlib
 import sys
 
-from tools.errors import CodemillError
-
-COMMANDS: dict[str, tuple[str, str]] = {
-    "verify": ("tools.commands.verify", "run candidates against tests, score them, build preference pairs"),
-    "evaluate": ("tools.commands.evaluate", "pass@k of completions on HumanEval or MBPP"),
-    "seeds": ("tools.commands.seeds", "ingest, clean, dedup, decontaminate and select seed code"),
-    "serve": ("tools.commands.serve", "start a local vLLM OpenAI-compatible server"),
-    "synth": ("tools.commands.synth", "run the agent graph over seeds: instruction and preference data"),
-    "chat": ("tools.commands.chat", "an interactive session with the agents: watch and steer them live"),
-    "agents": ("tools.commands.agents", "list the registered agents, their slots and where they come from"),
-}
+from graphs.app.commands import COMMANDS, CodemillError
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -40,18 +31,33 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; every error that reaches here is one `error:` line and a non-zero exit (the
+    traceback only with --debug)."""
     argv = sys.argv[1:] if argv is None else argv
-    command = next((word for word in argv if word in COMMANDS), None)
-    args = build_parser(command).parse_args(argv)
+    debug = "--debug" in argv
     try:
+        command = next((word for word in argv if word in COMMANDS), None)
+        args = build_parser(command).parse_args(argv)
         return int(args._module.run(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     except CodemillError as error:
-        if args.debug:
+        if debug:
             raise
         print(f"error: {error}", file=sys.stderr)
+        return 1
+    except ModuleNotFoundError as error:  # run by a Python without codemill's dependencies
+        if debug:
+            raise
+        print(f"error: the module {error.name!r} is not installed for {sys.executable}: install codemill "
+              "with `pip install -e .` (see README), or run the Python of its venv", file=sys.stderr)
+        return 1
+    except Exception as error:  # a bug or an unexpected condition: still one line
+        if debug:
+            raise
+        first = str(error).splitlines()[0][:300] if str(error) else ""
+        print(f"error: {type(error).__name__}: {first} (run with --debug for the traceback)", file=sys.stderr)
         return 1
 
 

@@ -14,11 +14,11 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from graphs.app.chat import render
+from graphs.app.chat.parser import ChatInput, guess_language, parse_input
+from graphs.app.chat.session import ChatSession, code_seed, words_seed
 from graphs.state import TaskType
-from tools.chat import render
-from tools.chat.parser import ChatInput, guess_language, parse_input
-from tools.chat.session import ChatSession, code_seed, words_seed
-from tools.errors import CodemillError, InputError, LLMError
+from tools.errors import CodemillError, EndpointUnreachable, InputError, LLMError, Transient
 
 LANGUAGES_BY_SUFFIX = {".py": "python", ".js": "javascript", ".mjs": "javascript", ".cjs": "javascript"}
 
@@ -112,9 +112,12 @@ class ChatLoop:
                 raise
             self.console.print(Text("cancelled — back at the prompt (/resume goes on, /regen runs a stage again)",
                                     style="yellow"))
-        except LLMError as error:
+        except (EndpointUnreachable, Transient) as error:
             self.console.print(Text(f"model server unavailable: {_one_line(error)} — the session goes on "
                                     "(start the server or fix --base-url, then /regen instance)", style="bold red"))
+        except LLMError as error:  # a refused key, an unknown model, a refused request
+            self.console.print(Text(f"model endpoint refused: {_one_line(error)} — the session goes on "
+                                    "(fix --api-key or --model, then /regen instance)", style="bold red"))
         except InputError as error:
             self.console.print(Text(str(error), style="yellow"))
         except CodemillError as error:

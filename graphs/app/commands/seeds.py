@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from graphs.app.inputs import output_file
 from tools.errors import ConfigError
 
 DEFAULT_CACHE = Path.home() / ".cache" / "codemill" / "embeddings"
@@ -69,10 +70,16 @@ def run(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
+    from graphs.app.reports.seeds import write_report
     from tools.seeds import prepare_seeds, write_seeds
-    from tools.seeds.report import write_report
 
     config = _config(args)
+    for path in args.paths:
+        if not path.exists():
+            raise ConfigError(f"seed path not found: {path}")
+    output_file(args.out)
+    if args.report is not None:
+        output_file(args.report, "--report")
     console = Console(stderr=True)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True) as progress:

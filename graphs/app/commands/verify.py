@@ -2,7 +2,9 @@
 
 Each input line is a `VerifyTask`; each output line is `VerifyResult.to_record()`. Bad lines are reported
 with their line number and skipped; output is flushed line by line, and a re-run with the same `--out`
-skips the task_ids already written, so an interrupted run resumes without duplicates.
+skips the task_ids already written, so an interrupted run resumes without duplicates. A task the sandbox
+could not finish (its infrastructure failed twice) is written with `error`; a re-run drops that line and
+tries the task again.
 """
 
 from __future__ import annotations
@@ -10,13 +12,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-from pydantic import ValidationError
-
+from graphs.app.inputs import output_file, read_records, text_file
 from tools.errors import ConfigError, InputError
-from tools.verification.rankers import DEFAULT_PAIR_RANKER, RANKERS
+from tools.rows import read_jsonl, repair_torn_tail
+from tools.verification.ranker_names import DEFAULT_PAIR_RANKER, RANKER_NAMES
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -24,49 +25,39 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="JSON Lines output (appended; resumes)")
     parser.add_argument("--workers", type=int, default=None, help="sandbox processes (default: all cores)")
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds per check (default 5)")
-    parser.add_argument("--ranker", choices=sorted(RANKERS), default=DEFAULT_PAIR_RANKER,
+    parser.add_argument("--ranker", choices=RANKER_NAMES, default=DEFAULT_PAIR_RANKER,
                         help=f"ranker that drives trusted tests and pairs (default {DEFAULT_PAIR_RANKER})")
     parser.add_argument("--repeats", type=int, default=3, help="timing runs per candidate; 0 skips timing")
     parser.add_argument("--min-speedup", type=float, default=1.3,
                         help="slow/fast median ratio before an efficiency pair counts (default 1.3)")
     parser.add_argument("--clock", choices=["cpu", "exec"], default="cpu",
-                        help="timing measures child CPU time (default; robust on a busy machine) or in-child "
-                             "wall time")
+                        help="timing measures the CPU time of the check's whole process tree (default; robust on "
+                             "a busy machine) or its wall time; both are measured outside the code")
     parser.add_argument("--min-score-gap", type=float, default=0.5,
                         help="score gap before a correctness pair counts (default 0.5)")
     parser.add_argument("--concurrency", type=int, default=4, help="tasks in flight at once (default 4)")
 
 
-def read_tasks(path: Path, errors: list[str]) -> Iterator[tuple[int, object]]:
-    """(line number, VerifyTask) for every valid line; each bad line adds one message to `errors`."""
-    from tools.verification.task import VerifyTask
-
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                yield number, VerifyTask.model_validate_json(line)
-            except ValidationError as error:
-                first = error.errors()[0]
-                where = ".".join(str(part) for part in first["loc"]) or "line"
-                errors.append(f"{path}:{number}: skipped: {where}: {first['msg']}")
-
-
 def done_task_ids(out: Path) -> set[str]:
-    """task_ids already in the output; a torn last line (from a kill mid-write) is cut off first."""
-    if not out.exists():
-        return set()
-    raw = out.read_bytes()
-    if raw and not raw.endswith(b"\n"):
-        raw = raw[: raw.rfind(b"\n") + 1]
-        out.write_bytes(raw)
+    """task_ids already finished in the output. A torn last line (from a kill mid-write) is cut off, and
+    lines that only record an infrastructure error are dropped, so that the task runs again."""
+    repair_torn_tail(out)
     done: set[str] = set()
-    for line in raw.decode("utf-8", errors="replace").splitlines():
-        try:
-            done.add(str(json.loads(line)["task_id"]))
-        except (json.JSONDecodeError, KeyError, TypeError):
+    kept: list[str] = []
+    dropped = False
+    for record in read_jsonl(out):
+        if isinstance(record, dict) and record.get("error"):
+            dropped = True
             continue
+        kept.append(json.dumps(record))
+        try:
+            done.add(str(record["task_id"]))
+        except (KeyError, TypeError):
+            continue
+    if dropped:
+        temporary = out.with_name(out.name + ".resume")
+        temporary.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+        temporary.replace(out)
     return done
 
 
@@ -74,11 +65,12 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from graphs.app.notices import sandbox_warning
     from tools.sandbox import Limits, Sandbox
-    from tools.verification.task import VerifyConfig, averify_task
+    from tools.verification.task import VerifyConfig, VerifyTask, averify_task
 
-    if not args.input.exists():
-        raise ConfigError(f"input not found: {args.input}")
+    text_file(args.input, "input")
+    output_file(args.out)
     if args.timeout <= 0 or args.repeats < 0 or args.concurrency < 1:
         raise ConfigError("--timeout must be > 0, --repeats >= 0 and --concurrency >= 1")
     console = Console(stderr=True)
@@ -87,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     errors: list[str] = []
     done = done_task_ids(args.out)
     todo, seen = [], set(done)
-    for number, task in read_tasks(args.input, errors):
+    for number, task in read_records(args.input, VerifyTask, errors):
         if task.task_id in seen:
             if task.task_id not in done:
                 errors.append(f"{args.input}:{number}: skipped: duplicate task_id {task.task_id!r}")
@@ -99,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     if done:
         console.print(f"resuming: {len(done)} task(s) already in {args.out}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    counts = {"tasks": 0, "pairs": 0}
+    counts = {"tasks": 0, "pairs": 0, "suspect": 0, "errors": 0}
 
     async def work(sandbox, progress, bar, handle) -> None:
         gate = asyncio.Semaphore(args.concurrency)
@@ -111,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
             handle.flush()  # a killed run keeps every finished task
             counts["tasks"] += 1
             counts["pairs"] += len(result.pairs)
+            counts["suspect"] += sum(reason is not None for reason in result.suspect)
+            counts["errors"] += result.error is not None
             progress.update(bar, advance=1, description=f"verify [dim]{task.task_id}[/dim]")
 
         await asyncio.gather(*(one(task) for task in todo))
@@ -118,9 +112,14 @@ def run(args: argparse.Namespace) -> int:
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Sandbox(workers=args.workers, limits=config.limits) as sandbox, \
             Progress(*columns, console=console) as progress, args.out.open("a", encoding="utf-8") as handle:
+        if (warning := sandbox_warning(sandbox)) is not None:
+            console.print(f"[yellow]{warning}[/yellow]", highlight=False, soft_wrap=True)
         bar = progress.add_task("verify", total=len(todo))
         asyncio.run(work(sandbox, progress, bar, handle))
     console.print(f"verified {counts['tasks']} task(s), {counts['pairs']} preference pair(s) -> {args.out}"
+                  + (f"; {counts['suspect']} suspect candidate(s) (never chosen)" if counts["suspect"] else "")
+                  + (f"; {counts['errors']} task(s) lost to sandbox failures (re-run to retry)"
+                     if counts["errors"] else "")
                   + (f"; {len(errors)} line(s) skipped" if errors else ""))
     if errors and not todo and not done:
         raise InputError(f"no valid task in {args.input}")

@@ -1,27 +1,29 @@
-"""Loads a `synth` OUTDIR and computes the summaries its `report.html` shows; renders and writes the page.
+"""A `synth` OUTDIR loaded for its report, and the summaries the page shows.
 
 It reads an OUTDIR as `synth` writes it — `manifest.json`, `ledger.jsonl`, `sft.jsonl`, `dpo.jsonl`,
-`matrix.jsonl` (row models in `tools.export`) — and summarises the funnel per task type, discriminator accept
+`matrix.jsonl` (row models in `graphs.records`) — and summarises the funnel per task type, discriminator accept
 rates and rejection reasons, execution statuses, score and timing samples, failures and token usage. Any file
-may be missing, empty or hold rows from an older version: the summaries then come out empty instead of failing.
-The HTML itself is in `tools.synth_report_html`; its public names stay importable from here.
+may be missing, empty or hold rows from an older version: the summaries then come out empty instead of failing,
+and values of the wrong type read through `as_dict`, `as_list` and `as_number`.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tools.export import read_jsonl
+from graphs.context import DEFAULT_TASK_MIX
+from graphs.records import FUNNEL
+from graphs.state import TaskType
+from tools.rows import read_jsonl
 
-TASK_ORDER = ["generation", "summarization", "repair", "translation"]
-STAGES = ["generated", "accepted", "tested", "executed", "pairs"]
-WAVECODER_MIX = {"generation": 0.57, "summarization": 0.16, "repair": 0.16, "translation": 0.11}
+TASK_ORDER = [task.value for task in TaskType]
+STAGES = list(FUNNEL[1:])  # the stages a thread may reach after `seeds`
+WAVECODER_MIX = {task.value: weight for task, weight in DEFAULT_TASK_MIX.items()}
 @dataclass
 class RunData:
     """Everything the page shows, read from one OUTDIR (missing files give empty lists)."""
@@ -61,15 +63,18 @@ def manifest_time(manifest: dict[str, Any], name: str) -> datetime | None:
         return None
 
 
-def _dict(value: Any) -> dict[str, Any]:
+def as_dict(value: Any) -> dict[str, Any]:
+    """`value` if it is a dict, else an empty one (rows may come from older versions or be hand-edited)."""
     return value if isinstance(value, dict) else {}
 
 
-def _list(value: Any) -> list[Any]:
+def as_list(value: Any) -> list[Any]:
+    """`value` if it is a list, else an empty one."""
     return value if isinstance(value, list) else []
 
 
-def _num(value: Any) -> float | None:
+def as_number(value: Any) -> float | None:
+    """`value` as a float if it is a number (not a bool), else None."""
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
@@ -94,7 +99,7 @@ def funnel(data: RunData) -> dict[str, dict[str, int]]:
             for row in data.ledger:
                 if row.get("task_type") == task:
                     counts["seeds"] += 1
-                    for stage in set(_list(row.get("stages"))) & set(STAGES):
+                    for stage in set(as_list(row.get("stages"))) & set(STAGES):
                         counts[stage] += 1
         else:
             counts["accepted"] = counts["sft_rows"]
@@ -108,13 +113,13 @@ def accept_rates(data: RunData) -> dict[str, dict[str, float]]:
     """Per task type: threads judged, accepted, accept rate, accepted at the first attempt, mean attempts."""
     result: dict[str, dict[str, float]] = {}
     for task in task_types(data):
-        rows = [r for r in data.ledger if r.get("task_type") == task and "generated" in _list(r.get("stages"))]
+        rows = [r for r in data.ledger if r.get("task_type") == task and "generated" in as_list(r.get("stages"))]
         if not rows:
             continue
-        accepted = [r for r in rows if "accepted" in _list(r.get("stages"))]
-        attempts = [_num(r.get("attempts")) or 1.0 for r in rows]
+        accepted = [r for r in rows if "accepted" in as_list(r.get("stages"))]
+        attempts = [as_number(r.get("attempts")) or 1.0 for r in rows]
         result[task] = {"judged": len(rows), "accepted": len(accepted), "rate": len(accepted) / len(rows),
-                        "first_try": sum((_num(r.get("attempts")) or 1) <= 1 for r in accepted),
+                        "first_try": sum((as_number(r.get("attempts")) or 1) <= 1 for r in accepted),
                         "mean_attempts": sum(attempts) / len(attempts)}
     return result
 
@@ -124,7 +129,7 @@ def rejection_reasons(data: RunData, top: int = 10) -> list[tuple[str, int, str]
     counts: Counter[str] = Counter()
     examples: dict[str, str] = {}
     for row in data.ledger:
-        for reason in _list(row.get("verdict_reasons")):
+        for reason in as_list(row.get("verdict_reasons")):
             text = str(reason).strip()
             key = text.split(":", 1)[0].strip() if ":" in text[:60] else text[:80]
             counts[key] += 1
@@ -136,8 +141,8 @@ def status_counts(data: RunData) -> dict[str, Counter[str]]:
     """Statuses of all matrix cells, per task type and in `all`."""
     result: dict[str, Counter[str]] = defaultdict(Counter)
     for row in data.matrix:
-        for cells in _list(_dict(row.get("verification")).get("matrix")):
-            for status in _list(cells):
+        for cells in as_list(as_dict(row.get("verification")).get("matrix")):
+            for status in as_list(cells):
                 result[row["task_type"]][str(status)] += 1
                 result["all"][str(status)] += 1
     return result
@@ -149,28 +154,28 @@ def execution_numbers(data: RunData) -> dict[str, Any]:
     check_s, candidate_s, task_s, pass_rates = [], [], [], []
     errors: Counter[str] = Counter()
     for row in data.matrix:
-        verification = _dict(row.get("verification"))
-        for ranker, values in _dict(verification.get("scores")).items():
-            scores[ranker] += [v for v in map(_num, _list(values)) if v is not None]
-        if (wall := _num(_dict(verification.get("timing_s")).get("matrix"))) is not None:
+        verification = as_dict(row.get("verification"))
+        for ranker, values in as_dict(verification.get("scores")).items():
+            scores[ranker] += [v for v in map(as_number, as_list(values)) if v is not None]
+        if (wall := as_number(as_dict(verification.get("timing_s")).get("matrix"))) is not None:
             task_s.append(wall)
-        for cells in _list(verification.get("exec_s")):
-            check_s += [v for v in map(_num, _list(cells)) if v is not None]
-        for timing in _list(_dict(verification.get("efficiency")).get("timings")):
-            if (median := _num(_dict(timing).get("median_s"))) is not None:
+        for cells in as_list(verification.get("exec_s")):
+            check_s += [v for v in map(as_number, as_list(cells)) if v is not None]
+        for timing in as_list(as_dict(verification.get("efficiency")).get("timings")):
+            if (median := as_number(as_dict(timing).get("median_s"))) is not None:
                 candidate_s.append(median)
-        for cells in _list(verification.get("matrix")):
-            if cells := _list(cells):
+        for cells in as_list(verification.get("matrix")):
+            if cells := as_list(cells):
                 pass_rates.append(sum(status == "passed" for status in cells) / len(cells))
-        for cells in _list(verification.get("errors")):
-            errors.update(str(e) for e in _list(cells) if e)
+        for cells in as_list(verification.get("errors")):
+            errors.update(str(e) for e in as_list(cells) if e)
     return {"scores": dict(scores), "check_s": check_s, "candidate_s": candidate_s, "task_s": task_s,
             "pass_rates": pass_rates, "errors": errors}
 
 
 def pass_rate_buckets(data: RunData) -> tuple[list[str], list[int]]:
     """Candidates by tests passed: exact "k/M" when every matrix has M tests, else 10% bins (100% apart)."""
-    rows = [_list(cells) for row in data.matrix for cells in _list(_dict(row.get("verification")).get("matrix"))]
+    rows = [as_list(cells) for row in data.matrix for cells in as_list(as_dict(row.get("verification")).get("matrix"))]
     rows = [cells for cells in rows if cells]
     passed = [sum(status == "passed" for status in cells) for cells in rows]
     sizes = {len(cells) for cells in rows}
@@ -185,8 +190,8 @@ def failures(data: RunData) -> list[tuple[str, str, int, list[str]]]:
     """Recorded failures grouped by (stage, agent): count and up to three distinct messages."""
     groups: dict[tuple[str, str], list[str]] = defaultdict(list)
     for row in data.ledger:
-        for failure in _list(row.get("failures")):
-            failure = _dict(failure)
+        for failure in as_list(row.get("failures")):
+            failure = as_dict(failure)
             groups[(str(failure.get("stage", "?")), str(failure.get("agent", "?")))].append(
                 str(failure.get("message", "")))
     ordered = sorted(groups.items(), key=lambda item: -len(item[1]))
@@ -195,32 +200,14 @@ def failures(data: RunData) -> list[tuple[str, str, int, list[str]]]:
 
 def usage_per_agent(data: RunData) -> dict[str, dict[str, float]]:
     """Token usage per agent from the manifest (`usage` or `usage.agents`), else summed over the ledger."""
-    usage = _dict(data.manifest.get("usage"))
-    usage = _dict(usage.get("agents")) or usage
+    usage = as_dict(data.manifest.get("usage"))
+    usage = as_dict(usage.get("agents")) or usage
     if not usage:
         summed: dict[str, Counter[str]] = defaultdict(Counter)
         for row in data.ledger:
-            thread_usage = _dict(row.get("usage"))
-            for agent, numbers in (_dict(thread_usage.get("agents")) or thread_usage).items():
-                summed[agent].update({k: v for k, v in _dict(numbers).items() if _num(v) is not None})
+            thread_usage = as_dict(row.get("usage"))
+            for agent, numbers in (as_dict(thread_usage.get("agents")) or thread_usage).items():
+                summed[agent].update({k: v for k, v in as_dict(numbers).items() if as_number(v) is not None})
         usage = {agent: dict(counter) for agent, counter in summed.items()}
-    return {str(agent): {k: float(v) for k, v in _dict(nums).items() if _num(v) is not None}
-            for agent, nums in sorted(usage.items()) if _dict(nums)}
-
-
-def build_synth_report(outdir: Path) -> str:
-    """The whole page as one HTML string."""
-    from tools.synth_report_html import render_page  # imported here: that module imports this one
-
-    return render_page(load_run(Path(outdir)))
-
-
-def write_synth_report(outdir: Path, path: Path | None = None) -> Path:
-    """Render the report of `outdir` to `path` (default `outdir/report.html`), replacing it atomically."""
-    outdir = Path(outdir)
-    path = Path(path) if path is not None else outdir / "report.html"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(build_synth_report(outdir), encoding="utf-8")
-    os.replace(temporary, path)
-    return path
+    return {str(agent): {k: float(v) for k, v in as_dict(nums).items() if as_number(v) is not None}
+            for agent, nums in sorted(usage.items()) if as_dict(nums)}

@@ -13,9 +13,9 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
+from graphs.app.chat.parser import COMMANDS
 from graphs.context import Event, SynthSettings
 from graphs.state import ExecutionChecks, Instance, TaskType, Verdict
-from tools.chat.parser import COMMANDS
 
 STATUS_STYLES = {"passed": "bold green", "failed": "bold red", "error": "red", "timeout": "yellow",
                  "memory": "magenta", "output_limit": "magenta", "crashed": "bold magenta"}

@@ -13,13 +13,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from graphs.app.synth_flags import add_synth_arguments
 from graphs.state import TaskType
-from tools.commands.synth_support import add_synth_arguments
 from tools.llm.cli import add_llm_arguments
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from tools.chat.parser import COMMANDS
+    from graphs.app.chat.parser import COMMANDS
 
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = "in the session: a task in words, a seed file path, or pasted code; or\n" + "\n".join(
@@ -37,34 +37,52 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from graphs.app.inputs import check_output_dir, check_readable_file
+    from graphs.app.model_endpoint import model_endpoint
+    from graphs.app.preflight import checked_endpoints
+    from graphs.app.sandbox_settings import SandboxSettings
+    from graphs.app.synth_settings import build_synth_settings
     from graphs.roster import build_roster
-    from tools.commands.synth_support import build_synth_settings, model_endpoint
+    from tools.errors import LLMError
     from tools.llm.cli import llm_settings_from_args
-    from tools.sandbox import Limits, Sandbox
+    from tools.sandbox import Sandbox
+    from tools.settings import load_settings
 
     console = Console(highlight=False)
     outdir: Path = args.out
+    check_output_dir(outdir)
+    if args.config is not None:
+        check_readable_file(args.config, "config file")
     synth_settings, agent_choice = build_synth_settings(args)
     roster = build_roster(agent_choice)
     # Regenerating a stage must ask the model again, so the reply cache is off unless a path is given.
     cache: dict[str, Any] = {} if args.cache_path is not None else {"cache_enabled": False}
-    with (model_endpoint(llm_settings_from_args(args, **cache), console) as llm_settings,
-          Sandbox(workers=args.workers, limits=Limits(timeout_s=synth_settings.timeout_s)) as sandbox):
-        return asyncio.run(_chat(args, console, roster, synth_settings, llm_settings, sandbox, outdir))
+    sandbox_settings = load_settings(SandboxSettings, config_file=args.config, workers=args.workers)
+    with model_endpoint(llm_settings_from_args(args, **cache), console) as endpoint_settings:
+        try:  # drop endpoints that fail; if none answers, say so in one line: each step checks again
+            llm_settings = checked_endpoints(endpoint_settings, console)
+        except LLMError as error:
+            console.print(f"model endpoint: {error} — the session starts; every step checks again",
+                          style="bold red", markup=False)
+            llm_settings = endpoint_settings
+        with Sandbox(workers=sandbox_settings.workers, limits=sandbox_settings.limits(synth_settings.timeout_s)) \
+                as sandbox:
+            return asyncio.run(_chat(args, console, roster, synth_settings, llm_settings, sandbox, outdir))
 
 
 async def _chat(args: argparse.Namespace, console: Any, roster: Any, synth_settings: Any, llm_settings: Any,
                 sandbox: Any, outdir: Path) -> int:
-    from tools.chat.loop import ChatLoop, PlainReader, TerminalReader
-    from tools.chat.probe import probe_endpoints
-    from tools.chat.session import ChatSession
-    from tools.commands.synth_support import write_manifest
+    from graphs.app.chat.loop import ChatLoop, PlainReader, TerminalReader
+    from graphs.app.chat.probe import probe_endpoints
+    from graphs.app.chat.session import ChatSession
+    from graphs.app.manifest import model_stamp, write_manifest
+    from graphs.pool import FewShotPool
     from tools.llm import LLMClient
-    from tools.pool import FewShotPool
 
     async with LLMClient(llm_settings) as llm:
         session = ChatSession(roster, synth_settings, llm=llm, sandbox=sandbox, pool=FewShotPool(outdir / "pool"),
-                              outdir=outdir, console=console, probe=lambda: probe_endpoints(llm_settings))
+                              outdir=outdir, console=console, probe=lambda: probe_endpoints(llm_settings),
+                              stamp=model_stamp(llm_settings, synth_settings))
         session.task_type = TaskType(args.task)
         reader = TerminalReader(args.history.expanduser()) if sys.stdin.isatty() else PlainReader()
         console.print(f"[bold]codemill chat[/] · model {llm_settings.model} at {', '.join(llm_settings.base_urls)} · "

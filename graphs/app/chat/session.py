@@ -3,6 +3,7 @@ rendered live, steered by the user's commands, its finished threads saved as `sy
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable
 from contextlib import aclosing
 from pathlib import Path
@@ -14,20 +15,18 @@ from langgraph.types import Command
 from rich.console import Console
 from rich.text import Text
 
-from graphs.batch import OUTPUT_FILES, initial_state
+from graphs.app.chat import render
 from graphs.context import Event, RunContext, SynthSettings
-from graphs.records import dpo_rows, ledger_row, matrix_row, sft_row, thread_id
+from graphs.error_policy import ErrorKind, classify
+from graphs.outdir_lock import OutdirLock
+from graphs.records import ModelStamp, open_writers, thread_id, write_thread
 from graphs.state import EXECUTABLE_TASKS, Failure, SeedInput, SynthesisState, TaskType
-from graphs.synthesis import Roster, compile_graph, origin, state_serde_modules
-from tools.chat import render
-from tools.errors import CodemillError, InputError, LLMError
-from tools.export import JsonlWriter, stable_id
+from graphs.synthesis import Roster, compile_graph, origin, state_serde_modules, thread_config
+from graphs.thread_runner import initial_state
+from tools.errors import CodemillError, InputError
+from tools.rows import stable_id
 
 WORDS_PREAMBLE = "# A programming task, described in words:\n"
-
-
-class ModelUnavailable(LLMError):
-    """The model server could not be reached during a step; the session goes on."""
 
 
 def words_seed(task: str) -> SeedInput:
@@ -47,9 +46,11 @@ class ChatSession:
     the prompt loop may cancel (Ctrl-C) without losing the session."""
 
     def __init__(self, roster: Roster, settings: SynthSettings, *, llm: Any, sandbox: Any, pool: Any,
-                 outdir: Path, console: Console, probe: Callable[[], Awaitable[None]] | None = None) -> None:
+                 outdir: Path, console: Console, probe: Callable[[], Awaitable[None]] | None = None,
+                 stamp: ModelStamp | None = None) -> None:
         self.roster, self.settings, self.llm, self.sandbox, self.pool = roster, settings, llm, sandbox, pool
         self.outdir, self.console, self.probe = outdir, console, probe
+        self.stamp = stamp
         serde = JsonPlusSerializer(allowed_msgpack_modules=list(state_serde_modules()))
         self.app = compile_graph(roster, InMemorySaver(serde=serde), human=True)
         self.task_type = TaskType.GENERATION
@@ -63,9 +64,10 @@ class ChatSession:
     def context(self) -> RunContext:
         self.runs += 1
         settings = self.settings.model_copy(update={"seed": self.settings.seed + self.runs - 1})
-        return RunContext(settings=settings, llm=self.llm, sandbox=self.sandbox, pool=self.pool, emit=self._on_event)
+        return RunContext(settings=settings, llm=self.llm, sandbox=self.sandbox, pool=self.pool)
 
     def _on_event(self, event: Event) -> None:
+        """An agent's live event, from LangGraph's custom stream (or from a stage run outside the graph)."""
         line = render.event_line(event)
         if line is not None:
             self.console.print(line)
@@ -80,16 +82,21 @@ class ChatSession:
             await self.probe()
         if self.config is not None and "human_review" in (await self.app.aget_state(self.config)).next:
             self.console.print(Text("(the previous instance got no verdict and will not be saved)", style="dim"))
-        self.config = {"configurable": {"thread_id": f"chat-{self.runs}-{seed.id}:{task.value}"},
-                       "recursion_limit": 64}
+        self.config = thread_config(f"chat-{self.runs}-{seed.id}:{task.value}")
         self.console.rule(f"{task.value} · seed {seed.id} ({seed.language}, {len(seed.code.splitlines())} lines)")
         await self._drive(initial_state(seed, task, self.settings))
 
     async def _drive(self, payload: Any, ctx: RunContext | None = None) -> None:
-        """Stream the graph from `payload` (a new state, a resume Command, or None to go on) to its next stop."""
-        stream = self.app.astream(payload, self.config, context=ctx or self.context(), stream_mode="updates")
+        """Stream the graph from `payload` (a new state, a resume Command, or None to go on) to its next stop:
+        node updates are rendered as they land, agents' live events (custom stream) as they happen."""
+        stream = self.app.astream(payload, self.config, context=ctx or self.context(),
+                                  stream_mode=["updates", "custom"])
         async with aclosing(stream):  # a step that fails or is cancelled stops the graph's tasks at once
-            async for chunk in stream:
+            async for mode, chunk in stream:
+                if mode == "custom":
+                    if isinstance(chunk, Event):
+                        self._on_event(chunk)
+                    continue
                 for node, update in chunk.items():
                     if node != "__interrupt__":
                         self.show(node, dict(update or {}))
@@ -143,8 +150,6 @@ class ChatSession:
                                f"{review.notes}", style="cyan"))
         failures: list[Failure] = update.get("failures", [])
         for failure in failures:
-            if failure.error_type == "LLMError":
-                raise ModelUnavailable(failure.message)
             console.print(Text(f"✗ {failure.stage} · {failure.agent}: {failure.message}", style="red"))
 
     def _language(self) -> str:
@@ -218,9 +223,14 @@ class ChatSession:
         return state
 
     async def _call(self, stage: str, call: Any, state: SynthesisState, ctx: RunContext) -> dict[str, Any]:
+        """One stage run outside the graph (a regeneration): endpoint errors propagate (the prompt loop says the
+        server is unavailable); other project errors are the stage's failure, as in the graph."""
+        outside = dataclasses.replace(ctx, emit=self._on_event)  # no graph run here to stream the events
         try:
-            return dict(await call(state, ctx))
+            return dict(await call(state, outside))
         except CodemillError as error:
+            if classify(error) is not ErrorKind.THREAD:
+                raise
             return {"failures": [Failure(stage=stage, agent=getattr(call, "name", stage), message=str(error),
                                          error_type=type(error).__name__)]}
 
@@ -237,24 +247,16 @@ class ChatSession:
     def save(self, outdir: Path | None = None) -> dict[str, int]:
         """Write every finished thread's rows (sft, dpo, matrix, ledger) as `synth` does; ids keep it idempotent."""
         outdir = outdir or self.outdir
-        outdir.mkdir(parents=True, exist_ok=True)
-        writers = {name: JsonlWriter(outdir / file) for name, file in OUTPUT_FILES.items()}
         written = {"sft": 0, "dpo": 0, "matrix": 0}
-        try:
-            for state in self.finished.values():
-                rows = {"sft": 0, "dpo": 0, "matrix": 0}
-                if (sft := sft_row(state)) is not None:
-                    rows["sft"] += writers["sft"].write(sft)
-                for row in dpo_rows(state):
-                    rows["dpo"] += writers["dpo"].write(row)
-                if (matrix := matrix_row(state)) is not None:
-                    rows["matrix"] += writers["matrix"].write(matrix)
-                writers["ledger"].write(ledger_row(state, rows))
-                for name, count in rows.items():
-                    written[name] += count
-        finally:
-            for writer in writers.values():
-                writer.close()
+        with OutdirLock(outdir):  # one writer per OUTDIR: not while a `synth` run writes there
+            writers = open_writers(outdir)
+            try:
+                for state in self.finished.values():
+                    for name, count in write_thread(state, writers, self.stamp).rows.items():
+                        written[name] += count
+            finally:
+                for writer in writers.values():
+                    writer.close()
         return written
 
     def describe_agents(self) -> list[tuple[str, str, str]]:

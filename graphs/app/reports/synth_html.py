@@ -1,6 +1,6 @@
 """HTML rendering of the `synth` report: one self-contained page (inline SVG, no JavaScript).
 
-`render_page` draws a loaded run (`tools.synth_report`) as header, funnel, task mix, discriminator, execution,
+`render_page` draws a loaded run (`synth_data`) as header, funnel, task mix, discriminator, execution,
 failures and example rows; a section with nothing to show says so. All text from the run is HTML-escaped.
 """
 
@@ -11,9 +11,10 @@ from collections import Counter
 from html import escape
 from typing import Any
 
+from graphs.app.reports import synth_data as report
+from graphs.app.reports.quality_html import headline, quality_section
+from graphs.app.reports.synth_data import STAGES, TASK_ORDER, WAVECODER_MIX, RunData, as_dict, as_list, as_number
 from tools import svg_charts as charts
-from tools import synth_report as report
-from tools.synth_report import STAGES, TASK_ORDER, WAVECODER_MIX, RunData, _dict, _list, _num
 
 TASK_COLORS = {"generation": "#4c78a8", "summarization": "#54a24b", "repair": "#e45756",
                "translation": "#b279a2"}
@@ -51,9 +52,9 @@ def _badge(task: str) -> str:
 
 def _header(data: RunData) -> str:
     m = data.manifest
-    urls = _list(m.get("base_urls")) or ([m["base_url"]] if m.get("base_url") else [])
+    urls = as_list(m.get("base_urls")) or ([m["base_url"]] if m.get("base_url") else [])
     # the manifest knows how many seeds went in; without it, count the seeds that finished a thread
-    seed_count = (_num(m.get("seeds")) or _num(_dict(m.get("counts")).get("seeds"))
+    seed_count = (as_number(m.get("seeds")) or as_number(as_dict(m.get("counts")).get("seeds"))
                   or len({row.get("seed_id") for row in data.ledger}))
     tiles = [("seeds", seed_count), ("threads", len(data.ledger)), ("SFT rows", len(data.sft)),
              ("DPO pairs", len(data.dpo)), ("matrices", len(data.matrix))]
@@ -68,7 +69,7 @@ def _header(data: RunData) -> str:
     fact_html = " · ".join(f"<span><b>{escape(k)}</b> {escape(str(v))}</span>" for k, v in facts)
     extra = []
     for key in ("sampling", "synth", "settings", "versions", "counts"):
-        if value := _dict(m.get(key)):
+        if value := as_dict(m.get(key)):
             rows = [[escape(str(k)), escape(json.dumps(v) if not isinstance(v, str) else v)]
                     for k, v in value.items()]
             extra.append(f"<h4>{escape(key)}</h4>" + _table(["name", "value"], rows, text_columns=(0, 1)))
@@ -115,9 +116,9 @@ def _funnel_section(data: RunData) -> str:
 
 
 def _mix_section(data: RunData) -> str:
-    sources = [data.manifest, _dict(data.manifest.get("synth")), _dict(data.manifest.get("settings"))]
-    recorded = next((mix for source in sources if (mix := _dict(source.get("task_mix")))), {})
-    planned = {str(k): _num(v) or 0.0 for k, v in (recorded or WAVECODER_MIX).items()}
+    sources = [data.manifest, as_dict(data.manifest.get("synth")), as_dict(data.manifest.get("settings"))]
+    recorded = next((mix for source in sources if (mix := as_dict(source.get("task_mix")))), {})
+    planned = {str(k): as_number(v) or 0.0 for k, v in (recorded or WAVECODER_MIX).items()}
     tasks = [t for t in TASK_ORDER if t in planned] + sorted(set(planned) - set(TASK_ORDER))
     tasks += [t for t in report.task_types(data) if t not in tasks]
     threads = Counter(row["task_type"] for row in data.ledger)
@@ -252,8 +253,8 @@ def _examples_section(data: RunData) -> str:
         parts.append(charts.no_data("no SFT rows"))
     parts.append("<h3>Preference pairs (DPO)</h3>")
     for row in _pick(data.dpo, "kind", 2):
-        meta = _dict(row.get("metadata"))
-        facts = [f"{escape(str(k))} {escape(charts.fmt_number(v) if _num(v) is not None else str(v))}"
+        meta = as_dict(row.get("metadata"))
+        facts = [f"{escape(str(k))} {escape(charts.fmt_number(v) if as_number(v) is not None else str(v))}"
                  for k, v in meta.items() if k != "kind" and not isinstance(v, dict | list)]
         parts.append('<article class="example">' + _example_title(row, f"{row.get('kind')} pair", facts)
                      + _block("prompt", _text(row, "prompt", 1200), "light")
@@ -297,7 +298,8 @@ details{margin-top:12px;font-size:13px}summary{cursor:pointer;color:#4c78a8}.lea
 
 def render_page(data: RunData) -> str:
     """The whole page of a loaded run as one HTML string."""
-    sections = [("funnel", "Funnel per task type", _funnel_section),
+    sections = [("quality", "Quality per task type", quality_section),
+                ("funnel", "Funnel per task type", _funnel_section),
                 ("mix", "Task mix: planned vs produced", _mix_section),
                 ("discriminator", "Discriminator", _discriminator_section),
                 ("execution", "Execution", _execution_section),
@@ -309,4 +311,4 @@ def render_page(data: RunData) -> str:
     title = f"codemill synth · {data.manifest.get('model') or data.outdir.name}"
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{escape(str(title))}</title>'
             f'<meta name="viewport" content="width=device-width,initial-scale=1"><style>{CSS}</style></head>'
-            f'<body><main>{_header(data)}<nav>{nav}</nav>{body}</main></body></html>\n')
+            f'<body><main>{_header(data)}{headline(data)}<nav>{nav}</nav>{body}</main></body></html>\n')

@@ -1,0 +1,1 @@
+"""The HTML reports: `synth`'s report.html and the seeds stage's `--report`."""
