@@ -6,9 +6,10 @@ against the same tests: the executable checks beyond WaveCoder.
   target language) must pass every trusted test;
 - repair: the fixed code must pass every trusted test and at least one trusted test must fail on the buggy code.
 
-Trusted tests are those the top-ranked candidate passes (self-verification); a test that the ranking
-distrusts is reported but does not reject the instance, since model-written tests are wrong about as often
-as model-written solutions. With no candidates to rank, every test is trusted.
+Trusted tests are those the top-ranked candidate passes (self-verification; a suspect candidate is never
+the top one); a test that the ranking distrusts is reported but does not reject the instance, since
+model-written tests are wrong about as often as model-written solutions. With no candidate to rank (or
+only suspect ones), every test is trusted.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from graphs.state import EXECUTABLE_TASKS, ExecutionChecks, Failure, Instance, S
 from tools.errors import SandboxError
 from tools.sandbox.models import Check, CheckResult, Limits, Status
 from tools.verification import VerifyConfig, VerifyTask, averify_task
+from tools.verification.task import trusted_tests
 
 
 def _describe(results: list[CheckResult], which: list[int]) -> str:
@@ -32,14 +34,6 @@ def _describe(results: list[CheckResult], which: list[int]) -> str:
         parts.append(f"test {index + 1} ({kind})")
     more = f" and {len(which) - 5} more" if len(which) > 5 else ""
     return ", ".join(parts) + more
-
-
-def trusted_tests(verification: dict[str, Any] | None, total: int) -> list[int]:
-    """Tests passed by the top-ranked candidate; all tests when nothing was ranked."""
-    if not verification or verification.get("top_candidate") is None:
-        return list(range(total))
-    row = verification["matrix"][verification["top_candidate"]]
-    return [index for index, status in enumerate(row) if status == Status.PASSED.value]
 
 
 def execution_checks(instance: Instance, reference: list[CheckResult], buggy: list[CheckResult] | None,
@@ -101,18 +95,19 @@ class SandboxExecutor:
         task = VerifyTask(task_id=f"{state.seed.id}/{instance.task_type.value}",
                           prompt=_prompt(instance), language=language,
                           candidates=state.candidates, tests=state.tests)
-        try:
-            own, result = await asyncio.gather(
-                ctx.sandbox.arun(checks),
-                averify_task(ctx.sandbox, task, VerifyConfig(limits=limits)) if state.candidates
-                else _nothing(),
-            )
-        except SandboxError as error:
-            return self._failed(f"sandbox failed: {error}")
+        # A SandboxError (a check lost twice: the infrastructure, not the code) propagates: the batch leaves
+        # the thread unfinished for the next run instead of recording a verdict nobody reached.
+        own, result = await asyncio.gather(
+            ctx.sandbox.arun(checks),
+            averify_task(ctx.sandbox, task, VerifyConfig(limits=limits)) if state.candidates else _nothing(),
+        )
+        if result is not None and result.error is not None:
+            raise SandboxError(result.error)
         total = len(state.tests)
         buggy = own[total:] if instance.task_type is TaskType.REPAIR else None
         record = result.to_record() if result is not None else None
-        execution = execution_checks(instance, own[:total], buggy, trusted_tests(record, total))
+        trusted = trusted_tests(result.passed, result.top_candidate) if result is not None else list(range(total))
+        execution = execution_checks(instance, own[:total], buggy, trusted)
         update: dict[str, Any] = {"checks": execution}
         thread = f"{state.seed.id}/{state.task_type.value}"
         if result is not None:

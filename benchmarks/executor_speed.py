@@ -11,6 +11,9 @@ harness (less sensitive to a loaded machine than wall time).
     python benchmarks/executor_speed.py                 # full run: 164 Python checks ×5 rounds + JS
     python benchmarks/executor_speed.py --limit 40 --rounds 1 --no-js   # quick look
     python benchmarks/executor_speed.py --micro         # per-check latency, CPU and page faults only
+
+Whole commands (`run.py verify` as a process against this baseline as a process) are timed by
+`benchmarks/command_timing.py`, which runs this file with `--baseline-file` as the baseline command.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import contextlib
 import datetime
 import faulthandler
 import io
+import json
 import multiprocessing
 import os
 import platform
@@ -231,7 +235,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=10.0)
     parser.add_argument("--no-js", action="store_true", help="skip the HumanEvalPack-JS figure")
     parser.add_argument("--micro", action="store_true", help="only the per-check latency/CPU/fault figures")
+    parser.add_argument("--baseline-file", type=Path, default=None,
+                        help="run only the baseline harness over a verify input (one candidate, one test per "
+                             "line) and write {task_id: passed} to --baseline-out: the baseline as a command")
+    parser.add_argument("--baseline-out", type=Path, default=None)
     args = parser.parse_args(argv)
+    if args.baseline_file is not None:
+        tasks = [json.loads(line) for line in args.baseline_file.read_text().splitlines() if line.strip()]
+        outcomes, _, _ = run_baseline([t["candidates"][0] + "\n" + t["tests"][0] for t in tasks], args.workers,
+                                      args.timeout)
+        verdicts = {t["task_id"]: verdict == "passed" for t, (verdict, _, _) in zip(tasks, outcomes, strict=True)}
+        args.baseline_out.write_text(json.dumps(verdicts))
+        return 0
     if args.micro:
         print_micro(args.workers)
         return 0

@@ -64,12 +64,19 @@ def test_timings_and_memory_are_measured(sandbox):
     assert allocate.peak_memory_kb > 200 * 1024
 
 
-def test_exec_s_excludes_process_overhead(sandbox):
+def test_exec_s_is_measured_by_the_parent_and_excludes_process_start(sandbox):
     results = sandbox.run([Check(code="x = 1", test="assert x == 1")] * 5)
     exec_s = statistics.median(r.exec_s for r in results)
     wall_s = statistics.median(r.wall_s for r in results)
-    assert 0 < exec_s < 0.002  # a trivial body: microseconds, not the milliseconds of fork and IPC
-    assert wall_s > 10 * exec_s
+    assert 0 <= exec_s < wall_s  # from the child's ready mark to its report: fork and set-up excluded
+
+
+def test_exec_s_cannot_be_forged_by_the_code(sandbox):
+    """The child used to report its own exec time; now a candidate that patches the clocks changes nothing."""
+    patch = "import time\ntime.perf_counter = lambda: 0.0\ntime.monotonic = lambda: 0.0\nx = sum(range(10**6))"
+    result = sandbox.run_one(Check(code=patch, test="assert x > 0"))
+    assert result.status is Status.PASSED
+    assert result.exec_s > 0.005 and result.cpu_s > 0.005
 
 
 def test_results_keep_input_order_and_progress_sees_each(sandbox):
@@ -121,9 +128,11 @@ def test_isolation_report(sandbox):
         uids = sandbox.slot_uids
         assert info["user"] == f"uid {uids[0]}"
         assert len(set(uids)) == sandbox.workers and min(uids) >= 1_000_000  # one private uid per slot
-        assert "private tmpfs on /tmp" in info["filesystem"]
+        assert info["filesystem"].startswith("sealed root") and "/tmp" in info["filesystem"]
+        assert info["timing"].startswith("CPU of the whole process tree (cgroup")
     if shutil.which("unshare") and os.geteuid() == 0:
         assert info["network"] == "netns"
+        assert not sandbox.host_readable
 
 
 def test_environment_is_scrubbed(monkeypatch):
@@ -160,7 +169,7 @@ def test_javascript_checks(sandbox):
         (Check(code=code, test="undefinedFunction(1)", language="javascript"), Status.ERROR, "ReferenceError"),
         (Check(code="const add = (a, b => a", test="add(1, 2)", language="javascript"), Status.ERROR, "SyntaxError"),
         (Check(code=code, test="process.exit(0)\nconsole.assert(false)", language="javascript"),
-         Status.CRASHED, "EarlyExit"),
+         Status.ERROR, "ReferenceError"),  # there is no `process` inside a check's context
         (Check(code=code, test="while (true) {}", language="javascript", limits=Limits(timeout_s=1)),
          Status.TIMEOUT, "Timeout"),
         (Check(code=code, test="Promise.resolve().then(() => console.assert(add(2, 2) === 5))",
@@ -171,7 +180,7 @@ def test_javascript_checks(sandbox):
     for (check, status, error_type), result in zip(cases, results, strict=True):
         assert (result.status, result.error_type) == (status, error_type), (check.test, result)
     assert results[-1].stdout == "42\n"
-    assert 0 < results[0].exec_s < results[0].wall_s
+    assert results[0].exec_s > 0  # measured by the worker, per test of the candidate's runner
 
 
 def test_a_worker_that_cannot_start_is_a_clear_error(monkeypatch):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tools.errors import SandboxError
 from tools.sandbox import Check, Limits, Sandbox, Status
 
 LIMITS = Limits(timeout_s=1.5, memory_mb=256, output_bytes=16 * 1024, file_size_mb=4)
@@ -157,7 +158,7 @@ def test_monkeypatching_builtins_and_modules(sandbox):
     failed, passed = sandbox.run([Check(code=patch, test="assert 1 == 2, 'caught'"),
                                   Check(code=patch, test="x = 1")])
     assert failed.status is Status.FAILED and failed.message == "caught"
-    assert passed.status is Status.PASSED and passed.exec_s > 0
+    assert passed.status is Status.PASSED and passed.exec_s >= 0  # measured outside: patched clocks don't matter
     assert_still_healthy(sandbox)  # the next check forks from a clean worker
 
 
@@ -187,8 +188,9 @@ def test_subclasses_trick_cannot_touch_the_host(sandbox, canary):
               "system = sub.__init__.__globals__['system']\n"
               f"status = system('touch /tmp/codemill-escaped; touch {canary}/escaped; rm -f {canary}/keep')\n")
     result = sandbox.run_one(Check(code=escape, test="assert status == 0, status"))
-    assert result.status is Status.FAILED  # the shell ran, but as an unprivileged uid it could not write
-    assert "Permission denied" in result.stderr
+    # Sealed: there is no shell to run (exit 127); unsealed: it ran as an unprivileged uid and could not write.
+    assert result.status is Status.FAILED
+    assert result.message == str(127 << 8) or "Permission denied" in result.stderr, result
     assert (canary / "keep").read_text() == "precious"
     assert not (canary / "escaped").exists()
     assert not Path("/tmp/codemill-escaped").exists()
@@ -201,8 +203,9 @@ def test_writing_and_deleting_outside_the_work_dir(sandbox, canary):
                "os.setuid(0)"]
     checks = [Check(code="import os, shutil\n" + attack, test="") for attack in attacks]
     results = sandbox.run(checks)
+    refusals = {"PermissionError", "FileNotFoundError", "OSError"}  # unsealed: not allowed; sealed: not there
     for attack, result in zip(attacks, results, strict=True):
-        assert result.status is Status.ERROR and result.error_type == "PermissionError", (attack, result)
+        assert result.status is Status.ERROR and result.error_type in refusals, (attack, result)
     tmp = sandbox.run_one(Check(code="open('/tmp/codemill-tmp-write', 'w').write('x')\nopen('here', 'w')",
                                 test="import os\nassert os.path.exists('here')"))
     assert tmp.status is Status.PASSED  # the private /tmp and the work dir are writable …
@@ -229,21 +232,51 @@ def test_killing_the_parent_is_refused_or_survived(sandbox):
     assert_still_healthy(sandbox)
 
 
-def test_a_dead_worker_is_replaced_and_marks_only_its_check():
+def kill_worker_while_checking(box: Sandbox, slot: int = 0) -> int:
+    """SIGKILL the slot's worker once one of its checks is running; the pid killed."""
+    pid = box.worker_pids[slot]
+    deadline = time.monotonic() + 10
+    while not children_of(pid) and time.monotonic() < deadline:  # its check is running
+        time.sleep(0.01)
+    os.kill(pid, 9)
+    return pid
+
+
+def test_a_lost_worker_is_replaced_and_its_check_runs_again():
+    """A worker that dies is the infrastructure's fault: its check runs again on a fresh worker."""
     with Sandbox(workers=2, limits=LIMITS) as box:
         before = box.worker_pids
         results: list = []
         checks = [Check(code=f"import time\ntime.sleep(0.5)\nN = {i}", test=f"assert N == {i}") for i in range(6)]
         runner = threading.Thread(target=lambda: results.extend(box.run(checks)))
         runner.start()
-        deadline = time.monotonic() + 10
-        while not children_of(before[0]) and time.monotonic() < deadline:  # its check is running
-            time.sleep(0.01)
-        os.kill(before[0], 9)
-        runner.join(timeout=20)
-        statuses = [r.status for r in results]
-        assert statuses.count(Status.CRASHED) == 1 and statuses.count(Status.PASSED) == 5, results
+        kill_worker_while_checking(box)
+        runner.join(timeout=30)
+        assert [r.status for r in results] == [Status.PASSED] * 6, results
         assert len(box.worker_pids) == 2 and box.worker_pids != before and box.replaced_workers == 1
+        assert_still_healthy(box)
+
+
+def test_a_check_that_loses_its_worker_twice_is_an_infrastructure_error_not_a_verdict():
+    with Sandbox(workers=1, limits=LIMITS) as box:
+        outcome: list = []
+
+        def run() -> None:
+            try:
+                outcome.append(box.run([Check(code="import time\ntime.sleep(1)", test="assert True")]))
+            except SandboxError as error:
+                outcome.append(error)
+
+        runner = threading.Thread(target=run)
+        runner.start()
+        kill_worker_while_checking(box)
+        deadline = time.monotonic() + 10
+        while box.replaced_workers < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        kill_worker_while_checking(box)
+        runner.join(timeout=30)
+        assert len(outcome) == 1 and isinstance(outcome[0], SandboxError), outcome
+        assert "lost twice" in str(outcome[0]) and box.replaced_workers == 2
         assert_still_healthy(box)
 
 
@@ -287,7 +320,8 @@ def test_hostile_javascript(sandbox, canary):
         ("while (true) console.log('x'.repeat(100))", Status.OUTPUT_LIMIT),
         (f"require('child_process').execSync('rm -f {canary}/keep')", Status.ERROR),
         ("process.kill(process.ppid, 9)", Status.ERROR if ROOT else Status.CRASHED),
-        ("process.on('SIGTERM', () => {})\nwhile (true) {}", Status.TIMEOUT),
+        ("process.on('SIGTERM', () => {})\nwhile (true) {}", Status.ERROR),  # no `process` in the context
+        ("while (true) {}", Status.TIMEOUT),
     ]
     results = sandbox.run([Check(code=code, test="console.assert(true)", language="javascript",
                                  limits=Limits(timeout_s=4, memory_mb=256, output_bytes=16 * 1024))
@@ -336,7 +370,7 @@ def test_leftovers_in_every_private_tmpfs_are_removed():
         for place in places)
     look = "import os\nprint({p: sorted(n for n in os.listdir(p) if 'mine' in n) for p in %r if os.path.isdir(p)})"
     with Sandbox(workers=1, limits=LIMITS) as box:
-        if "private tmpfs" not in box.isolation["filesystem"]:
+        if box.host_readable and "private tmpfs" not in box.isolation["filesystem"]:
             pytest.skip("no mount namespace here")
         results = box.run([Check(code=write, test=""), Check(code=look % (places,), test=""),
                            Check(code="x = 1", test=""), Check(code=look % (places,), test="")])

@@ -18,7 +18,7 @@ def test_correctness_pair_is_best_against_worst_with_metadata() -> None:
     record = pairs[0].model_dump()
     assert (record["prompt"], record["chosen"], record["rejected"], record["kind"]) == ("p", "b", "c", "correctness")
     assert record["metadata"] == {"ranker": "bayes", "chosen_index": 1, "rejected_index": 2,
-                                  "chosen_score": 0.9, "rejected_score": 0.0}
+                                  "chosen_score": 0.9, "rejected_score": 0.0, "rejected_suspect": None}
 
 
 def test_no_correctness_pair_without_a_real_gap_or_between_identical_programs() -> None:

@@ -3,22 +3,25 @@
 Standard library only (imported by the worker). The child is a fork of a warm worker, so running Python
 code costs little more than a bare fork; JavaScript execs Node from the confined child. What every
 check shares is prepared in the worker (`prepare_worker`, `rlimits_for`): each page the child writes is
-a copy-on-write fault, the main per-check cost left. The completion report goes to a
-pipe together with a nonce the worker writes only after the fork, and the child reads it only after the
-code ran: `sys.exit`, `os._exit` or a crash therefore never look like a pass.
+a copy-on-write fault, the main per-check cost left. The completion report carries a nonce that exists
+only in the child's memory (inherited from the worker, never on a descriptor), and `pyguard` keeps that
+memory out of the candidate's reach: `sys.exit`, `os._exit`, a crash or a forged report never look like
+a pass.
 """
 
 from __future__ import annotations
 
 import builtins
 import ctypes
+import fcntl
+import io
 import json
 import os
 import resource
 import sys
-import time
 
 PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
 PR_SET_NO_NEW_PRIVS = 38
 NODE_BASE_MB = 1024  # Node reserves ~730 MB of address space before running anything
 NODE_EXTRA_THREADS = 8  # V8 and libuv threads count against RLIMIT_NPROC
@@ -87,12 +90,18 @@ def rlimits_for(request: dict, address_space: int) -> list[tuple[int, tuple[int,
 
 
 def confine(workdir: str, uid: int | None, stdin_fd: int, out_fd: int, err_fd: int, keep_fds: tuple[int, ...],
-            rlimits: list[tuple[int, tuple[int, int]]], disable_sockets: bool) -> None:
-    """Everything between fork and running untrusted code; order matters (privileges drop last)."""
+            rlimits: list[tuple[int, tuple[int, int]]], disable_sockets: bool, place: tuple[int, ...] = ()) -> None:
+    """Everything between fork and running untrusted code; order matters (privileges drop last).
+    `place`: descriptors moved to 3, 4, … and kept (for a program exec'd next), beside `keep_fds`."""
     os.setpgid(0, 0)
     os.dup2(stdin_fd, 0)
     os.dup2(out_fd, 1)
     os.dup2(err_fd, 2)
+    if place:
+        high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 1024) for fd in place]  # out of the way of 3, 4, …
+        for target, fd in enumerate(high, start=3):
+            os.dup2(fd, target)  # inheritable: it survives the exec
+        keep_fds = tuple(sorted({*keep_fds, *range(3, 3 + len(place))}))
     low = 3
     for fd in keep_fds:  # (sorted) close everything else: protocol pipes, pidfds, the worker's files
         os.closerange(low, fd)
@@ -109,6 +118,7 @@ def confine(workdir: str, uid: int | None, stdin_fd: int, out_fd: int, err_fd: i
         os.setgid(uid)
         os.setuid(uid)
     prctl(PR_SET_PDEATHSIG, 9)  # must follow setuid, which clears it (NO_NEW_PRIVS: prepare_worker)
+    prctl(PR_SET_DUMPABLE, 0)  # no process of the slot's uid may read this one's memory (/proc/PID/mem)
 
 
 def _disable_sockets() -> None:
@@ -125,60 +135,73 @@ def _disable_sockets() -> None:
                 setattr(module, name, refuse)
 
 
-def run_python(request: dict, report_fd: int, nonce_fd: int, private_uid: bool) -> None:
-    """Run code then test in one namespace, report, and never return."""
+def run_python(code: object, test: object, report_fd: int, nonce: str, private_uid: bool,
+               guards: tuple) -> None:
+    """Run compiled code then test, report, and never return.
+
+    `code` and `test` are code objects compiled by the worker (or source text, compiled here when the
+    worker left that to the child). `guards` is `(arm_audit_hook, test_namespace)` from `pyguard`, bound in
+    the worker. The report pipe first gets a ready mark, "R": from then on whatever happens is the
+    candidate's doing; the parent measures time from that mark. The nonce lives only in this process's
+    memory, which the armed audit hook keeps out of the candidate's reach.
+    """
     # Bind all we need afterwards now: the code may monkeypatch os, time, json, builtins or this module.
     # Nothing after the code ran looks up a builtin or a global, so a patched builtins module cannot
     # change the report (restoring builtins instead touched every builtin object: ~90 copied pages).
-    perf, read, write, kill, exit_, getpid = (time.perf_counter, os.read, os.write, os.kill, os._exit,
-                                              os.getpid)
-    quote, float_repr, describe = json.encoder.encode_basestring_ascii, float.__repr__, _describe
+    write, kill, exit_, getpid, exec_, compile_ = os.write, os.kill, os._exit, os.getpid, exec, compile
+    quote, describe, (arm, test_namespace, readers) = json.encoder.encode_basestring_ascii, _describe, guards
+    untraced = BaseException.with_traceback
     type_, str_, isinstance_ = type, str, isinstance
     assertion, memory, system_exit, base_exception, os_error = (AssertionError, MemoryError, SystemExit,
                                                                BaseException, OSError)
+    flush = io.TextIOWrapper.flush
     stdout, stderr = sys.stdout, sys.stderr
     pid = getpid()
-    started = 0.0
+    refusals: list[str] = []
     status, error_type, message = "passed", None, ""
+    write(report_fd, b"R")
     try:
-        code = compile(request["code"], "<candidate>", "exec")
-        test = compile(request["test"], "<test>", "exec")
+        if isinstance_(code, str_):
+            code = compile_(code, "<candidate>", "exec", dont_inherit=True)  # not this module's __future__
+        if isinstance_(test, str_):
+            test = compile_(test, "<test>", "exec", dont_inherit=True)
     except BaseException as exc:
-        status, error_type, message = "error", type_(exc).__name__, str_(exc)
+        status, error_type, message = "error", type_(exc).__name__, describe(exc, str_)
     else:
         namespace = {"__name__": "__sandbox__", "__builtins__": builtins}
-        started = perf()
+        arm(refusals, readers)
         try:
-            exec(code, namespace)
-            exec(test, namespace)
+            exec_(code, namespace)
+            exec_(test, test_namespace(namespace))
         except assertion as exc:
             status, error_type = "failed", "AssertionError"
-            message = describe(exc, str_)
+            message = describe(untraced(exc, None), str_)  # its traceback holds this frame: drop it first
         except memory:
             status, error_type, message = "memory", "MemoryError", "address-space limit reached"
         except system_exit as exc:
             status, error_type = "crashed", "SystemExit"
+            untraced(exc, None)
             message = f"exited early (sys.exit({describe(exc.code, str_)})) before the tests finished"
         except base_exception as exc:
             status = "error"
+            untraced(exc, None)
             try:
                 error_type = type_(exc).__name__ if isinstance_(type_(exc).__name__, str_) else "Exception"
             except base_exception:
                 error_type = "Exception"
             message = describe(exc, str_)
-    exec_s = perf() - started if started else 0.0
     if getpid() != pid:  # a fork made by the code ran off the end of the harness
         exit_(0)
     for stream in (stdout, stderr):
         try:  # noqa: SIM105 — not contextlib: the code may have patched it
-            stream.flush()
+            flush(stream)
         except base_exception:
             pass
-    nonce = read(nonce_fd, 64).decode("ascii", "replace")
+    refused = refusals[0] if refusals else None
     # Built by hand from pre-bound C functions: the code may have replaced json, str or isinstance.
     report = ('{"nonce": ' + quote(nonce) + ', "status": ' + quote(status) + ', "error_type": '
               + ("null" if error_type is None else quote(error_type)) + ', "message": ' + quote(message)
-              + ', "exec_s": ' + float_repr(exec_s) + "}")
+              + ', "refused": ' + ("null" if refused is None else quote(refused)) + "}")
     write(report_fd, report.encode("ascii"))
     if private_uid:
         try:  # noqa: SIM105 — not contextlib: the code may have patched it
@@ -195,13 +218,7 @@ def _describe(value: object, str_: type[str], caught: type[BaseException] = Base
         return "<unprintable>"
 
 
-def exec_node(request: dict, runner: str, report_fd: int, nonce_fd: int) -> None:
-    """Write the script into the work dir and replace this process with Node."""
-    with open("main.js", "w", encoding="utf-8") as handle:
-        handle.write(request["code"] + "\n" + request["test"] + "\n")
-    os.set_inheritable(report_fd, True)
-    os.set_inheritable(nonce_fd, True)
-    memory_mb = request["limits"]["memory_mb"]
-    argv = ["node", f"--max-old-space-size={memory_mb}", "--v8-pool-size=1",
-            runner, os.path.abspath("main.js"), str(report_fd), str(nonce_fd)]
-    os.execve(request.get("node", "/usr/bin/node"), argv, dict(os.environ))
+def exec_node(argv: list[str]) -> None:
+    """Replace this process with the JavaScript runner (`javascript.runner_argv`); its input and results
+    are on fds 3 and 4."""
+    os.execve(argv[0], ["node", *argv[1:]], dict(os.environ))

@@ -47,11 +47,12 @@ class CheckResult(BaseModel):
     """The outcome of one check, with its cost."""
 
     status: Status
-    exec_s: float = Field(0.0, description="time spent executing code+test inside the child")
+    exec_s: float = Field(0.0, description="wall time of code+test, measured by the worker from the outside")
     wall_s: float = Field(0.0, description="wall time seen by the parent, overhead included")
-    cpu_s: float = Field(0.0, description="user+system CPU time of the child")
+    cpu_s: float = Field(0.0, description="user+system CPU time of the check's whole process tree")
     peak_memory_kb: int = Field(0, description="peak resident set size of the child")
     error_type: str | None = None  # e.g. "AssertionError", "ZeroDivisionError", "SIGKILL"
+    refused: str | None = Field(None, description="a verdict-forging primitive the code tried and was refused")
     message: str = ""  # capped, human-readable detail
     stdout: str = ""
     stderr: str = ""

@@ -23,9 +23,27 @@ PRIVATE_MOUNTS = {"/tmp": "size=512m,mode=1777", "/var/tmp": "size=64m,mode=1777
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
+def mount(source: str | None, target: str, fstype: str | None, flags: int, options: str | None = None) -> None:
+    """mount(2); OSError (with the target's name) when the kernel refuses."""
+    if _libc.mount(source.encode() if source else None, target.encode(), fstype.encode() if fstype else None,
+                   flags, options.encode() if options else None) != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, f"mount {source} on {target}: {os.strerror(error)}", target)
+
+
+def unmount(target: str, flags: int = 0) -> None:
+    """umount2(2); OSError when the kernel refuses."""
+    if _libc.umount2(target.encode(), flags) != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, f"umount {target}: {os.strerror(error)}", target)
+
+
 def _mount(source: str, target: str, fstype: str | None, flags: int, options: str | None) -> bool:
-    return _libc.mount(source.encode(), target.encode(), fstype.encode() if fstype else None, flags,
-                       options.encode() if options else None) == 0
+    try:
+        mount(source, target, fstype, flags, options)
+    except OSError:
+        return False
+    return True
 
 
 def mount_private_tmpfs() -> list[str]:
@@ -103,5 +121,6 @@ def expose(paths: list[str], hold_dir: str) -> list[str]:
             os.makedirs(path, mode=0o755, exist_ok=True)
             if _mount(hold, path, None, MS_BIND | MS_REC, None):
                 exposed.append(path)
-            _libc.umount2(hold.encode(), MNT_DETACH)
+            with contextlib.suppress(OSError):
+                unmount(hold, MNT_DETACH)
     return exposed

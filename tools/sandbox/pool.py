@@ -19,14 +19,23 @@ from tools.sandbox.isolation import WorkerPlan, plan_slots
 from tools.sandbox.models import Check, CheckResult, Language, Limits
 from tools.sandbox.slots import Job, Slot, WorkerProcess
 
+JS_GROUP_MAX = 64  # tests one Node runner takes in a row (a group's guard timeout grows with it)
+
 
 class Sandbox:
     """Run untrusted checks (code + test) in confined, disposable processes; see `tools/sandbox/`."""
 
-    def __init__(self, *, workers: int | None = None, limits: Limits | None = None) -> None:
+    def __init__(self, *, workers: int | None = None, limits: Limits | None = None,
+                 allowed_packages: Sequence[str] = ()) -> None:
+        """`allowed_packages`: top-level packages beyond the standard library the checks may import (the
+        sealed filesystem shows them nothing else)."""
         self.workers = workers or os.cpu_count() or 1
         if self.workers < 1:
             raise SandboxError("a sandbox needs at least one worker")
+        try:
+            plans = plan_slots(self.workers, allowed_packages=list(allowed_packages))
+        except ValueError as error:
+            raise SandboxError(str(error)) from error
         self.limits = limits or Limits()
         self.replaced_workers = 0  # how many workers died or hung and were replaced
         self._closed = True  # until the workers are up
@@ -34,7 +43,7 @@ class Sandbox:
         self._jobs: queue.Queue[Job | None] = queue.Queue()
         self._slots: list[Slot] = []
         with ThreadPoolExecutor(self.workers) as starter:  # workers start in parallel
-            pending = [starter.submit(self._new_slot, plan) for plan in plan_slots(self.workers)]
+            pending = [starter.submit(self._new_slot, plan) for plan in plans]
         failures = [future.exception() for future in pending if future.exception() is not None]
         self._slots = [future.result() for future in pending if future.exception() is None]
         if failures:
@@ -53,8 +62,13 @@ class Sandbox:
             self.replaced_workers += 1
 
     @property
+    def host_readable(self) -> bool:
+        """True when the checks could not be given a sealed filesystem (no root, no mount namespace)."""
+        return self.isolation.get("filesystem", "").startswith("host readable")
+
+    @property
     def isolation(self) -> dict[str, str]:
-        """Which protections are active (network, user, filesystem, process)."""
+        """Which protections are active (network, user, filesystem, process, timing)."""
         info = dict(self._slots[0].worker.isolation) if self._slots else {}
         info.pop("pid", None)
         info["workers"] = f"{self.workers} warm fork servers"
@@ -106,15 +120,30 @@ class Sandbox:
     def _submit(self, checks: Sequence[Check]) -> list[Future[CheckResult]]:
         if self._closed:
             raise SandboxError("the sandbox is closed")
-        jobs = [Job(self._request(check), (check.limits or self.limits).timeout_s) for check in checks]
+        jobs = [Job(request, timeout_s) for request, timeout_s in self._requests(checks)]
         for job in jobs:
             self._jobs.put(job)
-        return [job.future for job in jobs]
+        return [future for job in jobs for future in job.futures]
 
-    def _request(self, check: Check) -> dict:
-        limits = check.limits or self.limits
-        return {"language": check.language, "code": check.code, "test": check.test,
-                "limits": dict(limits.model_dump(), cpu_s=limits.cpu_s or limits.timeout_s + 1)}
+    def _requests(self, checks: Sequence[Check]) -> list[tuple[dict, float]]:
+        """One request per Python check; consecutive JavaScript checks of the same code and limits share
+        one (one Node runner for a candidate's tests), up to `JS_GROUP_MAX` tests."""
+        requests: list[tuple[dict, float]] = []
+        last: Check | None = None
+        for check in checks:
+            limits = check.limits or self.limits
+            if check.language == "javascript":
+                if (last is not None and last.language == "javascript" and last.code == check.code
+                        and (last.limits or self.limits) == limits and len(requests[-1][0]["tests"]) < JS_GROUP_MAX):
+                    requests[-1][0]["tests"].append(check.test)
+                else:
+                    requests.append(({"language": "javascript", "code": check.code, "tests": [check.test],
+                                      "limits": _limits(limits)}, limits.timeout_s))
+            else:
+                requests.append(({"language": check.language, "code": check.code, "test": check.test,
+                                  "limits": _limits(limits)}, limits.timeout_s))
+            last = check
+        return requests
 
     def close(self) -> None:
         """Finish the checks already submitted, then stop the workers (each removes its files)."""
@@ -141,6 +170,10 @@ class Sandbox:
     def __del__(self) -> None:
         if not getattr(self, "_closed", True):
             self.close()
+
+
+def _limits(limits: Limits) -> dict:
+    return dict(limits.model_dump(), cpu_s=limits.cpu_s or limits.timeout_s + 1)
 
 
 def _wait_all(futures: Sequence[Future[CheckResult]]) -> None:

@@ -18,16 +18,19 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
+from pathlib import Path
 
 from tools.errors import SandboxError
 from tools.sandbox import protocol
 from tools.sandbox.isolation import WorkerPlan, worker_env
-from tools.sandbox.models import CheckResult, Status
+from tools.sandbox.models import CheckResult
 
 HELLO_TIMEOUT_S = 30.0
-GUARD_S = 10.0  # the worker enforces each timeout; the parent only steps in if the worker itself hangs
+GUARD_S = 15.0  # the worker enforces each timeout (after a set-up allowance); the parent only steps in if the
+# worker itself hangs
 PIPELINE_DEPTH = 2
 PIPELINE_MAX_BYTES = 16 * 1024  # larger requests are not queued ahead (pipes must never fill both ways)
+RETRIES_AFTER_LOSS = 1  # a check whose worker died or hung runs once more on a fresh one, then errors
 
 
 class WorkerProcess:
@@ -48,7 +51,15 @@ class WorkerProcess:
 
     @property
     def pid(self) -> int:
-        return self.process.pid
+        """The worker's own pid (on the host). With a pid namespace `unshare` forks, and the worker is
+        its only child; the process we started is then `unshare`, waiting."""
+        if not self.plan.pidns:
+            return self.process.pid
+        try:
+            children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
+        except OSError:
+            return self.process.pid
+        return int(children[0]) if children else self.process.pid
 
     def send(self, request: dict) -> None:
         protocol.write_frame(self.process.stdin.fileno(), request)
@@ -75,16 +86,39 @@ class WorkerProcess:
 
 
 class Job:
-    """A check on its way through a slot."""
+    """One request on its way through a slot: a Python check, or a JavaScript candidate with its tests
+    (one future per test). A job whose worker was lost is retried once on a fresh worker."""
 
-    __slots__ = ("future", "request", "sent_at", "size", "timeout_s")
+    __slots__ = ("futures", "lost", "request", "sent_at", "size", "timeout_s")
 
     def __init__(self, request: dict, timeout_s: float) -> None:
         self.request = request
-        self.timeout_s = timeout_s
-        self.future: Future[CheckResult] = Future()
-        self.size = len(request["code"]) + len(request["test"])
+        tests = request["tests"] if "tests" in request else [request["test"]]
+        self.timeout_s = timeout_s * len(tests)
+        self.futures: list[Future[CheckResult]] = [Future() for _ in tests]
+        self.size = len(request["code"]) + sum(len(test) for test in tests)
         self.sent_at = 0.0
+        self.lost = 0  # times its worker died or hung under it
+
+    def start(self) -> bool:
+        """Mark the futures running; False if every one was cancelled (the job is then dropped). One
+        cancelled alone still runs with the others; its result is dropped."""
+        return any([future.set_running_or_notify_cancel() for future in self.futures])
+
+    def fail(self, error: BaseException) -> None:
+        for future in self.futures:
+            if not future.done():
+                future.set_exception(error)
+
+    def resolve(self, replies: list[dict], wall_s: float) -> None:
+        for future, reply in zip(self.futures, replies, strict=True):
+            reply.pop("child_wall_s", None)
+            if future.done():
+                continue
+            try:
+                future.set_result(CheckResult(**reply, wall_s=wall_s / len(replies)))
+            except ValueError as error:  # a malformed reply must fail its check, not this thread
+                future.set_exception(SandboxError(f"unreadable reply from the sandbox worker: {error}"))
 
 
 class Slot(threading.Thread):
@@ -106,8 +140,8 @@ class Slot(threading.Thread):
                 if job is None:
                     return
                 if self.broken is not None:  # no worker could be started: fail fast, never hang
-                    if job.future.set_running_or_notify_cancel():
-                        job.future.set_exception(self.broken)
+                    if job.start():
+                        job.fail(self.broken)
                     continue
                 self._send(job)
                 if not self.inflight:  # it was cancelled before it started
@@ -132,7 +166,7 @@ class Slot(threading.Thread):
             self._receive()
 
     def _send(self, job: Job) -> None:
-        if not job.future.set_running_or_notify_cancel():
+        if not job.start():
             return
         job.sent_at = time.perf_counter()
         self.inflight.append(job)
@@ -145,21 +179,30 @@ class Slot(threading.Thread):
         try:
             reply = self.worker.receive(deadline)
         except (protocol.ChannelClosed, TimeoutError) as error:
-            status = Status.TIMEOUT if isinstance(error, TimeoutError) else Status.CRASHED
-            reply = {"status": status, "error_type": "WorkerLost",
-                     "message": f"sandbox worker lost during the check ({error}); replaced"}
+            job.lost += 1
             self.inflight.popleft()
             self._replace()
-        else:
-            self.inflight.popleft()
+            if job.lost <= RETRIES_AFTER_LOSS and self.broken is None:  # the infrastructure's fault, not
+                self.inflight.appendleft(job)  # the code's: the check runs again, first, on the new worker
+                job.sent_at = time.perf_counter()
+                with contextlib.suppress(protocol.ChannelClosed):
+                    self.worker.send(job.request)
+                    for queued in list(self.inflight)[1:]:
+                        self.worker.send(queued.request)
+                return
+            job.fail(SandboxError(f"sandbox worker lost twice during this check ({error}); not the code's "
+                                  "verdict"))
+            return
+        self.inflight.popleft()
         finished = time.perf_counter()
         if self.inflight:  # the next one started when this one ended, not when it was queued
             self.inflight[0].sent_at = finished
-        reply.pop("child_wall_s", None)
-        try:
-            job.future.set_result(CheckResult(**reply, wall_s=finished - job.sent_at))
-        except ValueError as error:  # a malformed reply must fail its check, not this thread
-            job.future.set_exception(SandboxError(f"unreadable reply from the sandbox worker: {error}"))
+        if "infra" in reply:
+            job.fail(SandboxError(f"sandbox infrastructure: {reply['infra']}"))
+        elif "results" in reply:
+            job.resolve(reply["results"], finished - job.sent_at)
+        else:
+            job.resolve([reply], finished - job.sent_at)
 
     def _replace(self) -> None:
         old = self.worker
@@ -169,10 +212,7 @@ class Slot(threading.Thread):
         except SandboxError as error:
             self.broken = error
             for job in self.inflight:
-                job.future.set_exception(error)
+                job.fail(error)
             self.inflight.clear()
             return
         self.on_replace(old, self.worker)
-        for job in self.inflight:  # never started: hand them to the new worker
-            with contextlib.suppress(protocol.ChannelClosed):
-                self.worker.send(job.request)

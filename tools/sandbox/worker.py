@@ -21,14 +21,20 @@ import shutil
 import signal
 import sys
 import time
+from collections.abc import Callable
+from typing import Any
 
 if __package__:
-    from . import child, mounts, protocol
+    from . import cgroups, child, javascript_group, mounts, protocol, pyguard, rootfs
     from .javascript import RUNNER_JS
 else:  # run as a script by the Sandbox
+    import cgroups  # type: ignore[no-redef]
     import child  # type: ignore[no-redef]
+    import javascript_group  # type: ignore[no-redef]
     import mounts  # type: ignore[no-redef]
     import protocol  # type: ignore[no-redef]
+    import pyguard  # type: ignore[no-redef]
+    import rootfs  # type: ignore[no-redef]
     from javascript import RUNNER_JS  # type: ignore[no-redef]
 
 PR_SET_CHILD_SUBREAPER = 36
@@ -39,6 +45,11 @@ WARM_MODULES = ("math", "re", "collections", "itertools", "functools", "heapq", 
                 "typing", "hashlib", "fractions", "datetime", "copy", "operator", "array", "cmath")
 READ_CHUNK = 65536
 REPORT_CAP = 1 << 20  # a genuine completion report is a few hundred bytes (its message is capped)
+COMPILE_IN_WORKER_MAX = 256 * 1024  # a larger candidate is compiled by the child, on its own budget
+# cgroup2 first: its children are cloned straight into the cgroup (cgroup1 costs every check a move).
+ACCOUNTING_VERSIONS = ("cgroup2", "cgroup1")
+CODE_CACHE_SIZE = 1024  # compiled sources kept: a test is compiled once for all N candidates
+SETUP_ALLOWANCE_S = 5.0  # fork to ready mark, not charged to the check's timeout
 _exit = os._exit
 
 
@@ -47,13 +58,32 @@ class Worker:
         self.uid: int | None = config.get("uid")
         self.node: str = config.get("node", "/usr/bin/node")
         self.netns: bool = config.get("netns", False)
-        self.mounted = mounts.mount_private_tmpfs() if config.get("mountns") else []
-        self.base = os.path.join("/tmp", f"codemill-sandbox-{os.urandom(8).hex()}")
-        os.mkdir(self.base, 0o700)
-        self.exposed: list[str] = []
-        if self.mounted and self.uid is not None:  # the checks' uid must be able to import the stdlib
-            runtime = [sys.prefix, sys.base_prefix, *sys.path[1:], os.path.dirname(os.path.realpath(self.node))]
-            self.exposed = mounts.expose(runtime, self.base)
+        # The slot's cgroup first: it is reached through fds that stay valid once the root is sealed.
+        self.accounting = (cgroups.CheckAccounting.create(f"slot-{self.uid}", versions=ACCOUNTING_VERSIONS)
+                           if self.uid is not None else None)
+        name = f"codemill-sandbox-{os.urandom(8).hex()}"
+        self.sealed = None
+        if config.get("mountns") and self.uid is not None:
+            try:
+                paths = [p for p in sys.path if p and not p.endswith(os.path.join("tools", "sandbox"))]
+                self.sealed = rootfs.seal(name, paths, config.get("allowed_packages", []), self.node)
+                self.filesystem = self.sealed.description
+            except rootfs.SealError as error:
+                self.filesystem = rootfs.host_readable(error)
+        else:
+            self.filesystem = rootfs.host_readable("no mount namespace" if self.uid is not None
+                                                   else "not root")
+        if self.sealed is not None:
+            self.base, self.mounted, self.exposed = self.sealed.base_dir, list(self.sealed.writable), []
+        else:  # the host stays readable; still, nothing the check writes outside its dir is seen by the host
+            self.mounted = mounts.mount_private_tmpfs() if config.get("mountns") else []
+            self.base = os.path.join("/tmp", name)
+            os.mkdir(self.base, 0o700)
+            self.exposed = []
+            if self.mounted and self.uid is not None:  # the checks' uid must be able to import the stdlib
+                runtime = [sys.prefix, sys.base_prefix, *sys.path[1:],
+                           os.path.dirname(os.path.realpath(self.node))]
+                self.exposed = mounts.expose(runtime, self.base)
         os.chmod(self.base, 0o711)  # children may traverse to their own dir, not list the others
         self.runner = os.path.join(self.base, "runner.js")
         with open(self.runner, "w", encoding="utf-8") as handle:
@@ -64,29 +94,45 @@ class Worker:
         # remove ours, so an unchanged entry count means nothing was left there.
         self.tmpfs_entries = mounts.entry_counts(self.mounted)
         self.stdin_fd = -1  # /dev/null for the checks, opened by child.prepare_worker
+        self.code_cache: dict[tuple[str, str], object] = {}
+        self.honesty_check = pyguard.make_honesty_check()
+        self.guards = (pyguard.arm_audit_hook, pyguard.make_test_namespace(), pyguard.frame_readers())
         ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # orphans come back to us for reaping
+
+    def fork(self) -> int:
+        """os.fork, except that with cgroup accounting the child starts inside the slot's cgroup."""
+        return self.accounting.fork() if self.accounting is not None else os.fork()
 
     def isolation(self) -> dict[str, str]:
         user = f"uid {self.uid}" if self.uid is not None else f"unchanged (uid {os.getuid()}, not root)"
-        if self.mounted:
-            filesystem = (f"private work dir, private tmpfs on {', '.join(self.mounted)}, uid cannot write"
-                          " elsewhere" + (f"; re-exposed {', '.join(self.exposed)}" if self.exposed else ""))
-        elif self.uid is not None:
-            filesystem = "private work dir; unprivileged uid (shared /tmp still writable)"
-        else:
-            filesystem = "private work dir only"
+        filesystem = self.filesystem
+        if self.sealed is None and self.mounted:
+            filesystem += f"; private tmpfs on {', '.join(self.mounted)}"
+        timing = (f"CPU of the whole process tree ({self.accounting.mechanism})" if self.accounting is not None
+                  else "CPU of the check and every descendant it reaps (subreaper)")
         return {"network": "netns" if self.netns else "sockets-disabled", "user": user,
                 "filesystem": filesystem, "process": "fork per check, own process group, rlimits",
-                "pid": str(os.getpid())}
+                "timing": timing, "pid": str(os.getpid())}
 
     def run_check(self, request: dict) -> dict:
+        """One request: a Python check, or a JavaScript candidate with its tests (`{"results": [...]}`)."""
+        if request["language"] == "javascript":
+            results = javascript_group.run(self, request)
+            return results if isinstance(results, dict) else {"results": results}
+        compiled = self.compiled(request)
+        if isinstance(compiled, dict):  # it did not compile: no process needed to say so
+            return compiled
+        return self.in_workdir(lambda workdir: self._supervise(request, workdir, *compiled))
+
+    def in_workdir(self, supervise: Callable[[str], Any]) -> Any:
+        """Run `supervise(workdir)` in a fresh private work dir; clean up everything the check left."""
         self.counter += 1
         workdir = os.path.join(self.base, f"check-{self.counter}")
         os.mkdir(workdir, 0o700)
         if self.uid is not None:
             os.chown(workdir, self.uid, self.uid)
         try:
-            return self._supervise(request, workdir)
+            return supervise(workdir)
         finally:
             try:
                 os.rmdir(workdir)  # the common case: the check left nothing behind
@@ -95,64 +141,87 @@ class Worker:
             if self.mounted and (self.tmpfs_entries is None
                                  or self.tmpfs_entries != [os.stat(m).st_size for m in self.mounted]):
                 mounts.clean_private_tmpfs(self.mounted, keep=self.base)
-            self._reap_orphans()
 
-    def _supervise(self, request: dict, workdir: str) -> dict:
+    def compiled(self, request: dict) -> tuple[object, object] | dict:
+        """(code, test) compiled here once and shared by every fork (the test with its honesty checks), or
+        the error result when either does not compile. Very large sources are left to the child."""
+        try:
+            code = self._compile(request["code"], "<candidate>", compile)
+            test = self._compile(request["test"], "<test>", self.compile_test)
+        except Exception as error:  # SyntaxError, or RecursionError/MemoryError on absurd nesting
+            return {"status": "error", "error_type": type(error).__name__, "message": str(error)[:2000],
+                    "exec_s": 0.0, "cpu_s": 0.0}
+        return code, test
+
+    def _compile(self, source: str, filename: str, how: Callable[..., object]) -> object:
+        if how is compile and len(source) > COMPILE_IN_WORKER_MAX:
+            return source
+        key = (filename, source)
+        code = self.code_cache.get(key)
+        if code is None:
+            if len(self.code_cache) >= CODE_CACHE_SIZE:
+                self.code_cache.clear()
+            code = self.code_cache[key] = how(source, filename, "exec", dont_inherit=True)
+        return code
+
+    def compile_test(self, source: str, filename: str, mode: str, dont_inherit: bool = True) -> object:
+        return pyguard.compile_test(source, self.honesty_check, filename)
+
+    def _supervise(self, request: dict, workdir: str, code: object, test: object) -> dict:
         limits = request["limits"]
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         report_r, report_w = os.pipe()
-        nonce_r, nonce_w = os.pipe()
         # Everything the supervision loop needs is allocated before the fork: while the child lives,
         # each page the worker writes is copied (copy-on-write), so the post-fork path stays lean.
         streams = {out_r: bytearray(), err_r: bytearray(), report_r: bytearray()}
-        deadline = time.monotonic() + limits["timeout_s"]
         cap = limits["output_bytes"]
         os.environ["HOME"] = os.environ["TMPDIR"] = workdir  # set here, the child inherits it for free
         rlimits = child.rlimits_for(request, child.address_space_now())
-        keep = (report_w, nonce_r) if report_w < nonce_r else (nonce_r, report_w)
-        pid = os.fork()
+        nonce = os.urandom(16).hex()  # the child inherits it in memory; it never crosses a descriptor
+        cpu_before = self.accounting.cpu_ns() if self.accounting is not None else 0
+        # The check's clock starts at its ready mark; until then (set-up: on a loaded machine a cgroup
+        # move can wait for an RCU grace period) a separate allowance applies.
+        started = time.monotonic()
+        deadline = started + SETUP_ALLOWANCE_S + limits["timeout_s"]
+        pid = self.fork()
         if pid == 0:  # the child: never returns
             try:
-                child.confine(workdir, self.uid, self.stdin_fd, out_w, err_w, keep, rlimits, not self.netns)
-                if request["language"] == "javascript":
-                    child.exec_node(dict(request, node=self.node), self.runner, report_w, nonce_r)
-                else:
-                    child.run_python(request, report_w, nonce_r, private_uid=self.uid is not None)
+                child.confine(workdir, self.uid, self.stdin_fd, out_w, err_w, (report_w,), rlimits,
+                              not self.netns)
+                child.run_python(code, test, report_w, nonce, self.uid is not None, self.guards)
             except BaseException as error:  # the harness itself failed (user code errors never get here)
                 with contextlib.suppress(BaseException):
                     os.write(2, f"sandbox harness: {type(error).__name__}: {error}\n".encode())
             finally:
                 _exit(127)  # pre-bound: the code may have replaced os._exit
-        started = deadline - limits["timeout_s"]
-        # Plain try/except, not contextlib.suppress, on the path that runs while the child lives:
-        # every page the worker writes then is a copy.
-        try:  # noqa: SIM105
+        try:  # noqa: SIM105 — plain try on the path that runs while the child lives (copied pages)
             os.setpgid(pid, pid)
         except OSError:  # the child may have done it already (or be gone)
             pass
-        for fd in (out_w, err_w, report_w, nonce_r):
+        for fd in (out_w, err_w, report_w):
             os.close(fd)
-        nonce = os.urandom(16).hex()
-        try:  # noqa: SIM105
-            os.write(nonce_w, nonce.encode("ascii"))
-        except BrokenPipeError:  # a child that died at once is judged below
-            pass
-        os.close(nonce_w)
         pidfd = os.pidfd_open(pid)
         watched = [out_r, err_r, report_r, pidfd]
-        outcome = None
+        outcome, ready_at, reported_at = None, 0.0, 0.0
         while True:
             wait = deadline - time.monotonic()
             if wait <= 0:
                 outcome = "timeout"
                 break
             ready = select.select(watched, [], [], wait)[0]
-            if pidfd in ready:
-                break
             for fd in ready:
+                if fd == pidfd:
+                    continue
                 chunk = os.read(fd, READ_CHUNK)
                 if chunk:
+                    if fd == report_r:  # the ready mark, then the report: the check's span, seen from here
+                        if ready_at:
+                            reported_at = time.monotonic()
+                        else:
+                            ready_at = time.monotonic()
+                            reported_at = ready_at if len(chunk) > 1 else 0.0
+                            deadline = ready_at + limits["timeout_s"]
                     streams[fd] += chunk
                 else:
                     watched.remove(fd)
@@ -162,9 +231,13 @@ class Worker:
             if len(streams[report_r]) > REPORT_CAP:
                 outcome = "bad_report"
                 break
-        reported = (_drain(report_r, streams[report_r], REPORT_CAP) if report_r in watched
-                    else bool(streams[report_r]))
-        self._kill_all(pid, by_uid=outcome is not None or not reported)
+            if pidfd in ready:
+                break
+        finished = time.monotonic()
+        if report_r in watched:
+            _drain(report_r, streams[report_r], REPORT_CAP)
+        reported = len(streams[report_r]) > 1  # more than the ready mark: the harness's own kill(-1) ran
+        self.kill_all(pid, by_uid=outcome is not None or not reported)
         _, wait_status, usage = os.wait4(pid, 0)
         wall = time.monotonic() - started
         os.close(pidfd)
@@ -172,50 +245,61 @@ class Worker:
             if fd in watched:  # (not at end of file yet)
                 _drain(fd, streams[fd], REPORT_CAP if fd == report_r else cap + READ_CHUNK)
             os.close(fd)
+        cpu_s = self.reap_orphans() + usage.ru_utime + usage.ru_stime
+        if self.accounting is not None:
+            cpu_s = (self.accounting.cpu_ns() - cpu_before) / 1e9
         if outcome is None and len(streams[out_r]) + len(streams[err_r]) > limits["output_bytes"]:
             outcome = "output_limit"  # written just before exiting, after the loop's last look
-        result = self._verdict(outcome, wait_status, bytes(streams[report_r]), nonce, limits, wall)
+        report = bytes(streams[report_r])
+        ran = report.startswith(b"R")  # the ready mark: from here on, what happened is the code's doing
+        result = self._verdict(outcome, wait_status, report[1:] if ran else report, nonce, limits)
+        if not ran:  # the candidate never ran: the harness failed
+            stderr = bytes(streams[err_r][-500:]).decode("utf-8", "replace")
+            return {"infra": f"the check's harness failed before running the code ({result['message']}) "
+                             f"{stderr.strip()}".strip()}
         result.update(
             stdout=bytes(streams[out_r][:cap]).decode("utf-8", "replace"),
             stderr=bytes(streams[err_r][:max(0, cap - len(streams[out_r]))]).decode("utf-8", "replace"),
-            cpu_s=usage.ru_utime + usage.ru_stime, peak_memory_kb=usage.ru_maxrss, child_wall_s=wall)
-        if result["status"] == "crashed" and b"heap out of memory" in streams[err_r]:
-            result.update(status="memory", message="JavaScript heap out of memory")
+            exec_s=((reported_at or finished) - ready_at) if ready_at else 0.0, cpu_s=cpu_s,
+            peak_memory_kb=usage.ru_maxrss,
+            child_wall_s=wall)
         return result
 
-    def _verdict(self, outcome: str | None, wait_status: int, report: bytes, nonce: str, limits: dict,
-                 wall: float) -> dict:
+    def _verdict(self, outcome: str | None, wait_status: int, report: bytes, nonce: str, limits: dict) -> dict:
         if outcome == "timeout":
             return {"status": "timeout", "error_type": "Timeout",
-                    "message": f"wall-clock limit of {limits['timeout_s']} s reached", "exec_s": wall}
+                    "message": f"wall-clock limit of {limits['timeout_s']} s reached"}
         if outcome == "output_limit":
             return {"status": "output_limit", "error_type": "OutputLimit",
-                    "message": f"wrote more than {limits['output_bytes']} bytes", "exec_s": wall}
+                    "message": f"wrote more than {limits['output_bytes']} bytes"}
         if outcome == "bad_report" or len(report) > REPORT_CAP:
-            return {"status": "crashed", "error_type": "BadReport", "exec_s": wall,
+            return {"status": "crashed", "error_type": "BadReport",
                     "message": f"wrote more than {REPORT_CAP} bytes to the completion-report pipe"}
         try:
             reported = protocol.loads(report.decode("ascii")) if report else None
-        except ValueError:
+        except (ValueError, RecursionError):  # garbage the code wrote into the pipe
             reported = None
         if isinstance(reported, dict) and reported.get("nonce") == nonce:
-            return {key: reported.get(key) for key in ("status", "error_type", "message", "exec_s")}
+            return {key: reported.get(key) for key in ("status", "error_type", "message", "refused")}
         if os.WIFSIGNALED(wait_status):
             number = os.WTERMSIG(wait_status)
             name = signal.Signals(number).name if number in signal.Signals._value2member_map_ else str(number)
             if number == signal.SIGXCPU:
                 return {"status": "timeout", "error_type": name,
-                        "message": f"CPU-time limit of {limits['cpu_s']} s reached", "exec_s": wall}
-            return {"status": "crashed", "error_type": name, "message": f"killed by {name}", "exec_s": wall}
+                        "message": f"CPU-time limit of {limits['cpu_s']} s reached"}
+            return {"status": "crashed", "error_type": name, "message": f"killed by {name}"}
         code = os.WEXITSTATUS(wait_status)
-        return {"status": "crashed", "error_type": "EarlyExit", "exec_s": wall,
+        return {"status": "crashed", "error_type": "EarlyExit",
                 "message": f"exited with code {code} without reporting completion"}
 
-    def _kill_all(self, pid: int, by_uid: bool) -> None:
+    def kill_all(self, pid: int, by_uid: bool) -> None:
         """Kill the check's process group; then, unless the child did it itself after reporting,
-        everything its uid still runs (processes that escaped the group with setsid)."""
+        everything its uid still runs (processes that escaped the group with setsid), and everything
+        in the slot's cgroup (nothing leaves it)."""
         with contextlib.suppress(OSError):
             os.killpg(pid, signal.SIGKILL)
+        if self.accounting is not None:  # always: it also waits until every member is gone (CPU complete)
+            self.accounting.kill_all()
         if self.uid is None or not by_uid:
             return
         reaper = os.fork()
@@ -228,14 +312,17 @@ class Worker:
         os.waitpid(reaper, 0)
 
     @staticmethod
-    def _reap_orphans() -> None:
+    def reap_orphans() -> float:
+        """Reap every orphan the subreaper inherited; the CPU seconds they used (none of it is lost)."""
+        spent = 0.0
         while True:
             try:
-                pid, _ = os.waitpid(-1, os.WNOHANG)
+                pid, _, usage = os.wait4(-1, os.WNOHANG)
             except ChildProcessError:
-                return
+                return spent
             if pid == 0:
-                return
+                return spent
+            spent += usage.ru_utime + usage.ru_stime
 
 
 def _drain(fd: int, into: bytearray, limit: int) -> bool:
@@ -271,9 +358,11 @@ def main() -> None:
         try:
             reply = worker.run_check(request)
         except Exception as error:  # report, stay alive: one bad check must not cost the worker
-            reply = {"status": "crashed", "error_type": "SandboxError", "message": f"worker: {error!r}"}
+            reply = {"infra": f"sandbox worker: {type(error).__name__}: {error}"[:2000]}
         protocol.write_frame(1, reply)
     shutil.rmtree(worker.base, ignore_errors=True)
+    if worker.accounting is not None:
+        worker.accounting.close()
 
 
 if __name__ == "__main__":

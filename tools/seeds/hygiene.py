@@ -33,7 +33,7 @@ def _syntax_ok(seed: Seed) -> bool:
     if seed.language == "python":
         try:
             ast.parse(seed.code)
-        except (SyntaxError, ValueError):
+        except (SyntaxError, ValueError, RecursionError, MemoryError):  # absurd nesting counts as unparsable
             return False
         return True
     parser = ts_parser(seed.language)

@@ -57,8 +57,8 @@ def split_source(text: str, language: str, path: str | None = None, max_chars: i
 def _split_python(text: str, max_chars: int) -> list[tuple]:
     try:
         tree = ast.parse(text)
-    except (SyntaxError, ValueError) as error:
-        raise SplitError(str(error)) from error
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as error:  # deep nesting: not a crash
+        raise SplitError(f"{type(error).__name__}: {error}") from error
     lines = text.splitlines(keepends=True)
     units: list[tuple] = []
 

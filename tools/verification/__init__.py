@@ -1,27 +1,27 @@
 """Self-verification scores, efficiency timing, preference pairs and pass@k.
 
 Rankers and pass@k are pure (numpy only); `verify_task` runs a task's candidates × tests in a sandbox.
+Names are imported from their modules on first use, so that importing one light module of this package
+(e.g. `ranker_names` for a command line) does not load numpy and pydantic models.
 """
 
-from tools.verification.efficiency import Efficiency, Timing
-from tools.verification.pairs import PreferencePair
-from tools.verification.passk import mean_pass_at_k, pass_at_k
-from tools.verification.rankers import (
-    DEFAULT_PAIR_RANKER,
-    RANKERS,
-    BayesParams,
-    Ranking,
-    bayes,
-    codet,
-    codet_sqrt,
-    max_pass,
-    pagerank,
-    rank_all,
-)
-from tools.verification.task import VerifyConfig, VerifyResult, VerifyTask, averify_task, verify_task
+from __future__ import annotations
 
-__all__ = [
-    "DEFAULT_PAIR_RANKER", "RANKERS", "BayesParams", "Efficiency", "PreferencePair", "Ranking", "Timing",
-    "VerifyConfig", "VerifyResult", "VerifyTask", "averify_task", "bayes", "codet", "codet_sqrt",
-    "max_pass", "mean_pass_at_k", "pagerank", "pass_at_k", "rank_all", "verify_task",
-]
+import importlib
+from typing import Any
+
+_HOMES = {
+    "Efficiency": "efficiency", "Timing": "efficiency", "PreferencePair": "pairs", "mean_pass_at_k": "passk",
+    "pass_at_k": "passk", "DEFAULT_PAIR_RANKER": "ranker_names", "RANKERS": "rankers", "BayesParams": "rankers",
+    "Ranking": "rankers", "bayes": "rankers", "codet": "rankers", "codet_sqrt": "rankers", "max_pass": "rankers",
+    "pagerank": "rankers", "rank_all": "rankers", "VerifyConfig": "task", "VerifyResult": "task",
+    "VerifyTask": "task", "averify_task": "task", "verify_task": "task",
+}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)

@@ -26,10 +26,16 @@ class PreferencePair(BaseModel):
 
 
 def correctness_pairs(prompt: str, candidates: list[str], scores: list[float], ranker: str,
-                      min_score_gap: float, limit: int) -> list[PreferencePair]:
-    if not candidates or limit < 1:
+                      min_score_gap: float, limit: int, best: int | None = None,
+                      suspect: list[str | None] | None = None) -> list[PreferencePair]:
+    """The top candidate (`best`, by default the highest score) against the lowest-scored ones. A suspect
+    candidate is never chosen; as the rejected side its reason goes into the metadata."""
+    suspect = suspect or [None] * len(candidates)
+    if best is None:
+        eligible = [i for i in range(len(candidates)) if suspect[i] is None]
+        best = max(eligible, key=lambda i: (scores[i], -i)) if eligible else None
+    if best is None or limit < 1 or suspect[best] is not None:
         return []
-    best = max(range(len(candidates)), key=lambda i: (scores[i], -i))
     pairs: list[PreferencePair] = []
     used: set[str] = {candidates[best]}
     for worst in sorted(range(len(candidates)), key=lambda i: (scores[i], i)):
@@ -41,7 +47,8 @@ def correctness_pairs(prompt: str, candidates: list[str], scores: list[float], r
         pairs.append(PreferencePair(
             prompt=prompt, chosen=candidates[best], rejected=candidates[worst], kind="correctness",
             metadata={"ranker": ranker, "chosen_index": best, "rejected_index": worst,
-                      "chosen_score": scores[best], "rejected_score": scores[worst]},
+                      "chosen_score": scores[best], "rejected_score": scores[worst],
+                      "rejected_suspect": suspect[worst]},
         ))
     return pairs
 

@@ -17,10 +17,13 @@ re-running any code. Scores are in [0, 1], one per candidate in input order, hig
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import numpy as np
 from pydantic import BaseModel, Field
+
+from tools.verification.ranker_names import RANKER_NAMES
 
 
 class Ranking(BaseModel):
@@ -155,10 +158,19 @@ RANKERS: dict[str, Ranker] = {
     "max_pass": max_pass,
     "bayes": bayes,
 }
-DEFAULT_PAIR_RANKER = "bayes"
+assert tuple(sorted(RANKERS)) == RANKER_NAMES, "tools/verification/ranker_names.py must list every ranker"
 
 
 def rank_all(passed: np.ndarray | list[list[bool]]) -> dict[str, Ranking]:
-    """Every registered ranker on one pass matrix."""
+    """Every registered ranker on one pass matrix. Rankings depend on the matrix alone, and small matrices
+    recur (every 1×1 pass, every all-pass 8×6), so they are remembered by shape and bits."""
     matrix = as_pass_matrix(passed)
-    return {name: ranker(matrix) for name, ranker in RANKERS.items()}
+    cached = _rank_all_cached(matrix.shape, np.packbits(matrix, axis=None).tobytes())
+    return {name: Ranking(code_scores=list(r.code_scores), test_scores=list(r.test_scores)) for name, r in cached}
+
+
+@functools.lru_cache(maxsize=4096)
+def _rank_all_cached(shape: tuple[int, ...], bits: bytes) -> tuple[tuple[str, Ranking], ...]:
+    count = int(np.prod(shape))
+    matrix = np.unpackbits(np.frombuffer(bits, dtype=np.uint8), count=count).astype(bool).reshape(shape)
+    return tuple((name, ranker(matrix)) for name, ranker in RANKERS.items())

@@ -1,7 +1,13 @@
-"""The whole per-task pipeline: pass matrix → every ranking → efficiency timing → preference pairs.
+"""The whole per-task pipeline: screening → pass matrix → every ranking → efficiency timing → pairs.
 
 `verify_task` (blocking) and `averify_task` (async) share the pure steps; only the two sandbox calls
 differ. The result's `to_record()` is the `verify` command's output line contract.
+
+A candidate that touches a verdict-forging primitive — found by static screening, or refused by the
+sandbox while it ran — is `suspect`: it keeps its row and scores, but it is never the top candidate (so
+it never defines the trusted tests), never timed, and never the chosen side of a pair (it may be the
+rejected side: a reward hack is a fine negative example). When the sandbox loses a check twice (its
+infrastructure, not the code), the result carries `error` and no matrix, scores or pairs.
 """
 
 from __future__ import annotations
@@ -12,10 +18,13 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, Field, field_validator
 
+from tools.errors import SandboxError
 from tools.sandbox.models import Check, CheckResult, Limits, Status
 from tools.verification.efficiency import Clock, Efficiency, summarise, timing_checks
 from tools.verification.pairs import PreferencePair, correctness_pairs, efficiency_pairs
-from tools.verification.rankers import DEFAULT_PAIR_RANKER, RANKERS, rank_all
+from tools.verification.ranker_names import DEFAULT_PAIR_RANKER
+from tools.verification.rankers import RANKERS, rank_all
+from tools.verification.screening import screen
 
 
 class VerifyTask(BaseModel):
@@ -40,7 +49,8 @@ class VerifyConfig(BaseModel):
     repeats: int = Field(3, ge=0, description="timing runs per candidate; 0 disables efficiency")
     min_speedup: float = Field(1.3, ge=1.0, description="slow/fast median ratio before 'faster' counts")
     min_time_gap_s: float = Field(1e-4, ge=0, description="and at least this absolute difference")
-    clock: Clock = "cpu"  # what a timing run measures: child CPU time, or in-child wall time ("exec")
+    clock: Clock = "cpu"  # what a timing run measures: the check's CPU time, or its wall time ("exec"); both
+    # are measured by the sandbox from outside the code
     min_score_gap: float = Field(0.5, ge=0, le=1, description="score gap for a correctness pair")
     max_correctness_pairs: int = Field(1, ge=0)
     max_efficiency_pairs: int = Field(1, ge=0)
@@ -72,6 +82,8 @@ class VerifyResult(BaseModel):
     efficiency: Efficiency
     pairs: list[PreferencePair]
     timing_s: dict[str, float]  # wall time of each stage
+    suspect: list[str | None] = Field(default_factory=list)  # per candidate: why it may forge, or None
+    error: str | None = None  # the sandbox's infrastructure failed: no matrix, scores or pairs
 
     def to_record(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -88,13 +100,38 @@ def matrix_checks(task: VerifyTask, limits: Limits | None) -> list[Check]:
             for code in task.candidates for test in task.tests]
 
 
-def _score(task: VerifyTask, cells: list[CheckResult], config: VerifyConfig, matrix_s: float) -> VerifyResult:
+def screened(task: VerifyTask) -> list[str | None]:
+    """Static screening of every candidate (before anything runs)."""
+    return [screen(code, task.language) for code in task.candidates]
+
+
+def _suspects(static: list[str | None], rows: list[list[CheckResult]]) -> list[str | None]:
+    """Static reasons, else the first primitive the sandbox refused while the candidate ran."""
+    found = list(static)
+    for index, row in enumerate(rows):
+        refused = next((cell.refused for cell in row if cell.refused), None)
+        if found[index] is None and refused:
+            found[index] = f"refused at run time: {refused}"
+    return found
+
+
+def _failed(task: VerifyTask, config: VerifyConfig, suspect: list[str | None], error: SandboxError) -> VerifyResult:
+    return VerifyResult(
+        task_id=task.task_id, prompt=task.prompt, language=task.language, candidates=task.candidates,
+        tests=task.tests, matrix=[], exec_s=[], errors=[], scores={}, test_scores={}, ranker=config.ranker,
+        top_candidate=None, efficiency=Efficiency(), pairs=[], timing_s={}, suspect=suspect, error=str(error))
+
+
+def _score(task: VerifyTask, cells: list[CheckResult], config: VerifyConfig, matrix_s: float,
+           static: list[str | None]) -> VerifyResult:
     n, m = len(task.candidates), len(task.tests)
     rows = [cells[i * m:(i + 1) * m] for i in range(n)]
     passed = np.array([[c.status is Status.PASSED for c in row] for row in rows], dtype=bool).reshape(n, m)
     rankings = rank_all(passed)
     scores = rankings[config.ranker].code_scores
-    top = max(range(n), key=lambda i: (scores[i], -i)) if n else None
+    suspect = _suspects(static, rows) if m else list(static)
+    eligible = [i for i in range(n) if suspect[i] is None]
+    top = max(eligible, key=lambda i: (scores[i], -i)) if eligible else None
     return VerifyResult(
         task_id=task.task_id, prompt=task.prompt, language=task.language, candidates=task.candidates,
         tests=task.tests, matrix=[[c.status.value for c in row] for row in rows],
@@ -103,21 +140,31 @@ def _score(task: VerifyTask, cells: list[CheckResult], config: VerifyConfig, mat
         scores={name: r.code_scores for name, r in rankings.items()},
         test_scores={name: r.test_scores for name, r in rankings.items()},
         ranker=config.ranker, top_candidate=top, efficiency=Efficiency(), pairs=[],
-        timing_s={"matrix": round(matrix_s, 4)},
+        timing_s={"matrix": round(matrix_s, 4)}, suspect=suspect,
     )
 
 
 def _timing_plan(result: VerifyResult, config: VerifyConfig) -> tuple[list[int], list[int], str]:
-    """Trusted tests (passed by the top candidate), candidates passing all of them, the joined test."""
-    if result.top_candidate is None or config.repeats == 0:
+    """Trusted tests (passed by the top candidate), the unsuspected candidates passing all of them, the
+    joined test. Nothing is timed where no efficiency pair is possible (fewer than two such candidates)."""
+    if result.top_candidate is None or config.repeats == 0 or config.max_efficiency_pairs == 0:
         return [], [], ""
-    passed = result.passed
-    trusted = [int(j) for j in np.flatnonzero(passed[result.top_candidate])]
+    trusted = trusted_tests(result.passed, result.top_candidate)
     if not trusted:
         return [], [], ""
-    timed = [int(i) for i in np.flatnonzero(passed[:, trusted].all(axis=1))]
+    passed = result.passed
+    timed = [int(i) for i in np.flatnonzero(passed[:, trusted].all(axis=1)) if result.suspect[int(i)] is None]
+    if len({result.candidates[i] for i in timed}) < 2:
+        return trusted, [], ""
     joined = "\n\n".join(result.tests[j] for j in trusted)
     return trusted, timed, joined
+
+
+def trusted_tests(passed: np.ndarray, top_candidate: int | None) -> list[int]:
+    """The tests the top-ranked candidate passes (self-verification); every test when nothing is ranked."""
+    if top_candidate is None:
+        return list(range(passed.shape[1]))
+    return [int(j) for j in np.flatnonzero(passed[top_candidate])]
 
 
 def _finish(result: VerifyResult, trusted: list[int], timed: list[int], runs: list[CheckResult],
@@ -128,33 +175,42 @@ def _finish(result: VerifyResult, trusted: list[int], timed: list[int], runs: li
         result.timing_s["efficiency"] = round(timing_s, 4)
     scores = result.scores[config.ranker]
     result.pairs = correctness_pairs(result.prompt, result.candidates, scores, config.ranker,
-                                     config.min_score_gap, config.max_correctness_pairs)
+                                     config.min_score_gap, config.max_correctness_pairs, result.top_candidate,
+                                     result.suspect)
     result.pairs += efficiency_pairs(result.prompt, result.candidates, result.efficiency,
                                      config.min_time_gap_s, config.max_efficiency_pairs)
     return result
 
 
 def verify_task(sandbox: Any, task: VerifyTask, config: VerifyConfig | None = None) -> VerifyResult:
-    """Run the matrix, score it with every ranker, time the trusted-correct candidates, build pairs."""
+    """Screen, run the matrix, score it with every ranker, time the trusted-correct candidates, build pairs."""
     config = config or VerifyConfig()
+    static = screened(task)
     start = time.perf_counter()
-    cells = sandbox.run(matrix_checks(task, config.limits)) if task.candidates and task.tests else []
-    result = _score(task, cells, config, time.perf_counter() - start)
-    trusted, timed, joined = _timing_plan(result, config)
-    start = time.perf_counter()
-    runs = sandbox.run(timing_checks(task.candidates, timed, joined, task.language, config.repeats,
-                                     config.limits)) if timed else []
+    try:
+        cells = sandbox.run(matrix_checks(task, config.limits)) if task.candidates and task.tests else []
+        result = _score(task, cells, config, time.perf_counter() - start, static)
+        trusted, timed, joined = _timing_plan(result, config)
+        start = time.perf_counter()
+        runs = sandbox.run(timing_checks(task.candidates, timed, joined, task.language, config.repeats,
+                                         config.limits)) if timed else []
+    except SandboxError as error:
+        return _failed(task, config, static, error)
     return _finish(result, trusted, timed, runs, config, time.perf_counter() - start)
 
 
 async def averify_task(sandbox: Any, task: VerifyTask, config: VerifyConfig | None = None) -> VerifyResult:
     """`verify_task` for an event loop: the sandbox work is awaited, not blocked on."""
     config = config or VerifyConfig()
+    static = screened(task)
     start = time.perf_counter()
-    cells = await sandbox.arun(matrix_checks(task, config.limits)) if task.candidates and task.tests else []
-    result = _score(task, cells, config, time.perf_counter() - start)
-    trusted, timed, joined = _timing_plan(result, config)
-    start = time.perf_counter()
-    runs = await sandbox.arun(timing_checks(task.candidates, timed, joined, task.language, config.repeats,
-                                            config.limits)) if timed else []
+    try:
+        cells = await sandbox.arun(matrix_checks(task, config.limits)) if task.candidates and task.tests else []
+        result = _score(task, cells, config, time.perf_counter() - start, static)
+        trusted, timed, joined = _timing_plan(result, config)
+        start = time.perf_counter()
+        runs = await sandbox.arun(timing_checks(task.candidates, timed, joined, task.language, config.repeats,
+                                                config.limits)) if timed else []
+    except SandboxError as error:
+        return _failed(task, config, static, error)
     return _finish(result, trusted, timed, runs, config, time.perf_counter() - start)
