@@ -1,10 +1,17 @@
-"""The helper every LLM agent shares: ask for structured output, validate it, re-ask a bounded number of
-times with the rejection appended to the conversation, then give up with a recorded `Failure`.
+"""The helper every LLM agent shares, and the one re-ask loop with the one budget: ask for structured output,
+validate it, re-ask with what was wrong at most `max_reasks` times, then give up with a recorded `Failure`.
 
-Validation has two layers: pydantic (the reply schema, enforced by the LLM client) and the agent's own
-semantic checks (a callable that raises `OutputRejected` with a message precise enough for the model to
-act on, e.g. "solution does not parse: line 3: invalid syntax"). An `OutputRejected` or `LLMError` raised
-by the client counts as one rejected attempt too. The bound is `ctx.settings.max_reasks`.
+Validation has two layers: the reply schema (checked by the client, which raises `OutputRejected` carrying
+the invalid reply) and the agent's own semantic checks (a callable that raises `OutputRejected` with a
+message precise enough for the model to act on, e.g. "solution does not parse: line 3: invalid syntax"). A
+check that overflows on deep content (`RecursionError`, `MemoryError`) rejects the reply like any other.
+Each re-ask adds two turns, the rejected reply (shortened) as the model's and the reason as the user's, so
+roles always alternate. So an invalid reply costs at most `max_reasks + 1` requests.
+
+Everything else is not re-asked here: `ContextLengthExceeded` (this prompt does not fit the model) is a
+recorded failure of the stage at once; endpoint errors (`EndpointError`: unreachable, key, model, transient
+failures the transport already retried) propagate, since they are not the model's outcome — the thread
+stays unfinished and the next run retries it.
 """
 
 from __future__ import annotations
@@ -18,7 +25,8 @@ from pydantic import BaseModel
 from agents.base import AgentError
 from graphs.context import Event, RunContext
 from graphs.state import Failure, SynthesisState
-from tools.errors import LLMError, OutputRejected
+from tools.errors import ContextLengthExceeded, OutputRejected
+from tools.llm.conversation import reask_turns
 from tools.prompting import render
 
 ReplyT = TypeVar("ReplyT", bound=BaseModel)
@@ -65,52 +73,56 @@ class LLMAgent:
         **params: Any,
     ) -> list[ValueT]:
         """Ask until `validate` accepts at least one reply (all accepted ones are returned, in order);
-        after `1 + max_reasks` attempts raise `GaveUp`. Never loops without bound. `params` are further
-        sampling parameters for the client (e.g. `seed`)."""
+        after `1 + max_reasks` requests raise `GaveUp`. `params` are further sampling parameters for the
+        client (e.g. `seed`)."""
         conversation = list(messages)
         attempts = 1 + ctx.settings.max_reasks
-        last_error, last_type = "", "OutputRejected"
+        last_error = ""
         for attempt in range(1, attempts + 1):
             try:
                 replies = await ctx.llm.structured(
                     conversation, schema, agent=self.name, n=n, temperature=temperature, **params
                 )
-            except (OutputRejected, LLMError) as error:
-                last_error, last_type = str(error) or type(error).__name__, type(error).__name__
-                self._emit(ctx, state, "rejected", stage=stage, attempt=attempt, error=last_error)
-                if isinstance(error, OutputRejected):  # the model produced it: tell the model
-                    conversation = [*conversation, self._reask(last_error)]
-                continue  # an LLMError is transport trouble: ask the same question again
-            accepted: list[ValueT] = []
-            rejections: list[str] = []
-            for reply in replies[:n]:  # never trust the client (or a server) to honour n
-                try:
-                    accepted.append(validate(reply))
-                except OutputRejected as error:
-                    rejections.append(str(error))
-            if accepted:
-                self._emit(ctx, state, "output", stage=stage, attempt=attempt, accepted=len(accepted),
-                           rejected=len(rejections))
-                return accepted
-            last_error = rejections[0] if rejections else "the model returned no reply"
-            last_type = "OutputRejected"
-            if len(rejections) > 1:
-                last_error = f"all {len(rejections)} replies rejected; the first because: {last_error}"
+            except OutputRejected as error:  # no reply matched the schema: tell the model
+                last_error, shown = str(error) or "the reply was rejected", error.reply
+            except ContextLengthExceeded as error:  # resending cannot help: the stage fails now
+                self._emit(ctx, state, "rejected", stage=stage, attempt=attempt, error=str(error))
+                raise GaveUp(Failure(stage=stage, agent=self.name, error_type=type(error).__name__,
+                                     message=f"the prompt does not fit the model: {error}"[:2000])) from error
+            else:
+                accepted, rejections = self._check(replies[:n], validate)  # never trust a server to honour n
+                if accepted:
+                    self._emit(ctx, state, "output", stage=stage, attempt=attempt, accepted=len(accepted),
+                               rejected=len(rejections))
+                    return accepted
+                last_error = rejections[0] if rejections else "the model returned no reply"
+                if len(rejections) > 1:
+                    last_error = f"all {len(rejections)} replies rejected; the first because: {last_error}"
+                shown = replies[0].model_dump_json() if replies else None
             self._emit(ctx, state, "rejected", stage=stage, attempt=attempt, error=last_error)
-            if replies:
-                conversation = [
-                    *conversation,
-                    {"role": "assistant", "content": replies[0].model_dump_json()},
-                    self._reask(last_error),
-                ]
+            if attempt < attempts:
+                conversation = [*conversation, *reask_turns(shown, render("common/reask.j2", error=last_error))]
         raise GaveUp(Failure(
-            stage=stage, agent=self.name, error_type=last_type,
+            stage=stage, agent=self.name, error_type="OutputRejected",
             message=f"gave up after {attempts} attempt{'s' if attempts > 1 else ''}: {last_error}"[:2000],
         ))
 
     @staticmethod
-    def _reask(error: str) -> dict[str, str]:
-        return {"role": "user", "content": render("common/reask.j2", error=error)}
+    def _check(replies: Sequence[ReplyT], validate: Callable[[ReplyT], ValueT]) -> tuple[list[ValueT], list[str]]:
+        """The replies `validate` accepts, and why it rejected the others."""
+        accepted: list[ValueT] = []
+        rejections: list[str] = []
+        for reply in replies:
+            try:
+                accepted.append(validate(reply))
+            except OutputRejected as error:
+                rejections.append(str(error))
+            except RecursionError:
+                rejections.append("the reply is nested too deeply to check (e.g. thousands of nested operators); "
+                                  "write plain, flat code")
+            except MemoryError:
+                rejections.append("the reply is too large to check")
+        return accepted, rejections
 
     def _emit(self, ctx: RunContext, state: SynthesisState, kind: str, **payload: Any) -> None:
         ctx.emit(Event(thread=thread_id(state), agent=self.name, kind=kind, payload=payload))

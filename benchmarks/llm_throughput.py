@@ -3,15 +3,16 @@
 The scripted OpenAI-protocol server (tests/fakes.py) runs in its own process with a fixed per-request
 latency; the client sends a batch with a cap of C requests in flight per endpoint. Ideal throughput is
 endpoints * C / latency; achieved concurrency is measured by the server (peak) and by Little's law (mean).
-Client overhead per request is the client process's CPU time divided by the requests. A second pass
-replays the batch from the SQLite cache (zero model calls).
+"Wave bound" is the most any client can reach: N requests under a cap of C take at least ceil(N / C)
+latencies. Client overhead per request is the client process's CPU time divided by the requests. A second
+pass replays the batch from the SQLite cache (zero model calls).
 
-The server's own floor is measured first, on a fresh server process, by a bare client (raw HTTP/1.1 on C
-keep-alive asyncio sockets, nothing else): what any client could get from this server and machine. Its
-latency percentiles show what the server adds to its scripted sleep.
+For latencies under a second the server's own floor is measured first, on a fresh server process, by a
+bare client (raw HTTP/1.1 on C keep-alive asyncio sockets, nothing else): what any client could get from this
+server and machine.
 
-    python benchmarks/llm_throughput.py                       # 1,000 requests, C=32, 200 ms
-    python benchmarks/llm_throughput.py --requests 200 --concurrency 8 --latency 0.1
+    python benchmarks/llm_throughput.py                       # 1,000 requests, C=32, at 2 s and at 200 ms
+    python benchmarks/llm_throughput.py --latency 0.2 --requests 200 --concurrency 8
     python benchmarks/llm_throughput.py --skip-floor          # LLMClient only
 """
 
@@ -25,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from importlib.metadata import version
 from pathlib import Path
 
 import httpx
@@ -90,31 +92,24 @@ def server_stats(base_url: str) -> dict[str, int]:
     return httpx.get(base_url.removesuffix("/v1") + "/stats", timeout=5).json()
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--requests", type=int, default=1000)
-    parser.add_argument("--concurrency", type=int, default=32, help="cap per endpoint")
-    parser.add_argument("--latency", type=float, default=0.2, help="server seconds per request")
-    parser.add_argument("--endpoints", type=int, default=1, help="scripted server processes, load-balanced")
-    parser.add_argument("--no-cache", action="store_true", help="measure without the SQLite cache (no replay)")
-    parser.add_argument("--skip-floor", action="store_true", help="do not measure the bare-client floor")
-    args = parser.parse_args()
-    ideal = args.endpoints * args.concurrency / args.latency
-
-    if not args.skip_floor and args.endpoints == 1:
-        process, url = start_server(args.latency)
+async def measure(args: argparse.Namespace, latency_s: float) -> dict[str, str]:
+    """One latency: the floor (unless skipped or slow), the LLMClient batch, and the cache replay."""
+    ideal = args.endpoints * args.concurrency / latency_s
+    # With a cap of C, N requests take at least ceil(N / C) full latencies: the last wave may be partial.
+    waves = -(-args.requests // (args.endpoints * args.concurrency))
+    row = {"latency": f"{latency_s * 1000:.0f} ms", "ideal": f"{ideal:.1f} req/s",
+           "wave bound": f"{args.requests / (waves * latency_s) / ideal:.1%}"}
+    if not args.skip_floor and args.endpoints == 1 and latency_s < 1.0:
+        process, url = start_server(latency_s)
         try:
             floor_wall, latencies = await bare_client_floor(url, args.requests, args.concurrency)
         finally:
             process.terminate()
             process.wait()
-        percentile = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000  # noqa: E731
-        print(f"server floor (bare keep-alive client, same server, requests, cap and latency): "
-              f"{args.requests / floor_wall:.1f} req/s = {args.requests / floor_wall / ideal:.1%} of ideal; "
-              f"latency p50 {percentile(0.5):.1f} ms, p90 {percentile(0.9):.1f} ms, p99 {percentile(0.99):.1f} ms, "
-              f"max {latencies[-1] * 1000:.1f} ms\n")
+        p50 = latencies[len(latencies) // 2] * 1000
+        row["server floor"] = f"{args.requests / floor_wall / ideal:.1%} (p50 {p50:.1f} ms)"
 
-    servers = [start_server(args.latency) for _ in range(args.endpoints)]
+    servers = [start_server(latency_s) for _ in range(args.endpoints)]
     try:
         with tempfile.TemporaryDirectory() as scratch:
             settings = LLMSettings(base_urls=[url for _, url in servers], model="scripted-model",
@@ -130,24 +125,42 @@ async def main() -> None:
         for process, _ in servers:
             process.terminate()
             process.wait()
-
     achieved = args.requests / wall
-    print(f"requests {args.requests}, endpoints {args.endpoints}, cap {args.concurrency}/endpoint, "
-          f"latency {args.latency * 1000:.0f} ms, cache {'off' if args.no_cache else 'on'}")
-    print("| measure | value |\n|---|---|")
-    print(f"| wall time | {wall:.2f} s |")
-    print(f"| throughput | {achieved:.1f} req/s |")
-    print(f"| ideal (endpoints x cap / latency) | {ideal:.1f} req/s |")
-    print(f"| throughput / ideal | {achieved / ideal:.1%} |")
-    print(f"| peak in flight (server) | {', '.join(str(s['max_in_flight']) for s in stats)} |")
-    print(f"| mean in flight (Little's law) | {usage.latency_total_s / wall:.1f} |")
-    print(f"| requests per endpoint | {', '.join(str(s['requests']) for s in stats)} |")
-    print(f"| client CPU per request | {cpu / args.requests * 1000:.2f} ms |")
-    print(f"| mean request latency seen by the client | {usage.latency_mean_s * 1000:.1f} ms |")
+    row.update({
+        "wall time": f"{wall:.2f} s", "throughput": f"{achieved:.1f} req/s",
+        "throughput / ideal": f"**{achieved / ideal:.1%}**",
+        "peak in flight (server)": ", ".join(str(s["max_in_flight"]) for s in stats),
+        "mean in flight (Little's law)": f"{usage.latency_total_s / wall:.1f}",
+        "requests per endpoint": ", ".join(str(s["requests"]) for s in stats),
+        "client CPU per request": f"{cpu / args.requests * 1000:.2f} ms",
+        "mean request latency seen by the client": f"{usage.latency_mean_s * 1000:.1f} ms",
+    })
     if not args.no_cache:
-        print(f"| cache replay: model calls / hits | {replay_usage.calls} / {replay_usage.cache_hits} |")
-        print(f"| cache replay: wall, CPU per request | {replay_wall:.2f} s, "
-              f"{replay_cpu / args.requests * 1000:.2f} ms |")
+        row["cache replay: model calls / hits"] = f"{replay_usage.calls} / {replay_usage.cache_hits}"
+        row["cache replay: wall, CPU per request"] = f"{replay_wall:.2f} s, {replay_cpu / args.requests * 1000:.2f} ms"
+    return row
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=32, help="cap per endpoint")
+    parser.add_argument("--latency", type=float, action="append",
+                        help="server seconds per request; repeat for several (default: 2 and 0.2)")
+    parser.add_argument("--endpoints", type=int, default=1, help="scripted server processes, load-balanced")
+    parser.add_argument("--no-cache", action="store_true", help="measure without the SQLite cache (no replay)")
+    parser.add_argument("--skip-floor", action="store_true", help="do not measure the bare-client floor")
+    args = parser.parse_args()
+    latencies = args.latency or [2.0, 0.2]
+
+    rows = [await measure(args, latency) for latency in latencies]
+    print(f"requests {args.requests}, endpoints {args.endpoints}, cap {args.concurrency}/endpoint, "
+          f"cache {'off' if args.no_cache else 'on'}, openai {version('openai')}\n")
+    print("| measure | " + " | ".join(row["latency"] for row in rows) + " |")
+    print("|---|" + "---|" * len(rows))
+    keys = dict.fromkeys(key for row in rows for key in row if key != "latency")
+    for key in sorted(keys, key=lambda key: key != "ideal" and key != "wave bound" and key != "server floor"):
+        print(f"| {key} | " + " | ".join(row.get(key, "-") for row in rows) + " |")
 
 
 if __name__ == "__main__":

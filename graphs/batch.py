@@ -1,11 +1,17 @@
-"""Run the synthesis graph over many seeds: bounded concurrency, SQLite checkpoints (one thread per
-seed and task type), incremental crash-safe outputs, resume without duplicates.
+"""Run the synthesis graph over many seeds: resumable, crash-safe, one failing thread never stopping the others.
+
+The batch runner composes four parts, each in its own module:
+- the plan (`graphs.plan`): each seed's task type, fixed for the life of OUTDIR;
+- the thread runner (`graphs.thread_runner`): one thread to its end, returning accepted / rejected / failed /
+  unfinished, never raising;
+- the scheduler (`graphs.scheduler`): how many threads run at once;
+- the writer (`graphs.writer`): the OUTDIR lock, rows, ledger, the log of unfinished threads.
+The circuit breaker (`graphs.breaker`) stops a run whose threads keep failing for an outside reason. Threads are
+checkpointed in `OUTDIR/checkpoints.sqlite`, one per (seed, task type), and resume where they stopped.
 """
 
 from __future__ import annotations
 
-import asyncio
-import random
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -15,43 +21,34 @@ from typing import Any
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
-from graphs.context import RunContext, SynthSettings
-from graphs.records import dpo_rows, ledger_row, matrix_row, sft_row, thread_id
+from graphs.breaker import CircuitBreaker
+from graphs.context import Event, RunContext
+from graphs.error_policy import DiskFull, disk_full, disk_full_message
+from graphs.plan import choose_task_type, plan_threads
+from graphs.records import FUNNEL, LedgerRow, ModelStamp, thread_id
+from graphs.scheduler import BoundedScheduler, Scheduler
 from graphs.state import SeedInput, SynthesisState, TaskType
 from graphs.synthesis import Roster, compile_graph, state_serde_modules
-from tools.errors import LLMError
-from tools.export import JsonlWriter, read_jsonl, stable_id
+from graphs.thread_runner import ThreadResult, initial_state, run_thread
+from graphs.writer import RunWriter
 
-FUNNEL = ("seeds", "generated", "accepted", "tested", "executed", "pairs")
-OUTPUT_FILES = {"sft": "sft.jsonl", "dpo": "dpo.jsonl", "matrix": "matrix.jsonl", "ledger": "ledger.jsonl"}
-
-
-def choose_task_type(seed: SeedInput, settings: SynthSettings) -> TaskType:
-    """A deterministic weighted draw per seed, so a re-run plans the same threads."""
-    weights = {task: weight for task, weight in settings.task_mix.items() if weight > 0}
-    if seed.language not in settings.translation_targets:
-        weights.pop(TaskType.TRANSLATION, None)
-    if not weights:
-        return TaskType.GENERATION
-    rng = random.Random(int(stable_id("mix", seed.id, str(settings.seed)), 16))
-    tasks = sorted(weights, key=lambda task: task.value)
-    return rng.choices(tasks, weights=[weights[task] for task in tasks], k=1)[0]
-
-
-def initial_state(seed: SeedInput, task_type: TaskType, settings: SynthSettings) -> SynthesisState:
-    target = settings.translation_targets.get(seed.language, "") if task_type is TaskType.TRANSLATION else ""
-    return SynthesisState(seed=seed, task_type=task_type, target_language=target, max_attempts=settings.max_attempts)
+__all__ = ["BatchRunner", "BatchStats", "choose_task_type", "initial_state"]
 
 
 @dataclass
 class BatchStats:
-    """Live counts for progress displays and the manifest."""
+    """Live counts of this run, for progress displays and the manifest."""
 
     funnel: dict[str, Counter] = field(default_factory=lambda: {stage: Counter() for stage in FUNNEL})
     status: Counter = field(default_factory=Counter)
     rows: Counter = field(default_factory=Counter)
     failures: Counter = field(default_factory=Counter)
+    unfinished: Counter = field(default_factory=Counter)  # threads left unfinished, by cause (endpoint, sandbox)
     skipped: int = 0  # threads already finished by an earlier run
+    planned: int = 0  # threads in the plan (finished earlier, or to run now)
+    retried: int = 0  # failed threads re-run by --retry-failed
+    kept_task_types: int = 0  # seeds keeping a recorded task type that the current mix would not draw
+    events: Counter = field(default_factory=Counter)  # live agent events seen, by kind (e.g. rejected = re-asks)
 
     def record(self, state: SynthesisState, stages: Sequence[str], rows: dict[str, int]) -> None:
         task = state.task_type.value
@@ -63,103 +60,100 @@ class BatchStats:
         for failure in state.failures:
             self.failures[failure.stage] += 1
 
+    @property
+    def finished(self) -> int:
+        return sum(self.status.values())
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "funnel": {stage: dict(counts) for stage, counts in self.funnel.items()},
             "status": dict(self.status), "rows": dict(self.rows), "failures": dict(self.failures),
-            "skipped": self.skipped,
+            "skipped": self.skipped, "planned": self.planned, "unfinished": dict(self.unfinished),
+            "retried": self.retried, "kept_task_types": self.kept_task_types,
         }
 
 
 class BatchRunner:
-    """Drives many threads through one compiled graph and writes their rows as they finish."""
+    """Drives many threads through one compiled graph and writes their rows as they finish.
+
+    `concurrency` is the number of threads in flight (the `--threads`); `retry_failed` re-runs threads that
+    finished as failed, superseding their rows. `run` raises `EndpointsFailing`/`SandboxFailing` when the
+    circuit breaker trips, `DiskFull` on a full disk, a `ConfigError` a thread met; rows written stay written.
+    """
 
     def __init__(
         self, roster: Roster, ctx: RunContext, outdir: Path, *, concurrency: int = 8,
-        max_consecutive_llm_failures: int = 5, on_thread: Callable[[SynthesisState], None] | None = None,
+        max_consecutive_llm_failures: int | None = None, on_thread: Callable[[SynthesisState], None] | None = None,
+        on_event: Callable[[Event], None] | None = None, retry_failed: bool = False,
+        scheduler: Scheduler | None = None, stamp: ModelStamp | None = None,
     ) -> None:
         self.roster, self.ctx, self.outdir = roster, ctx, outdir
-        self.concurrency = concurrency
-        self.max_consecutive_llm_failures = max_consecutive_llm_failures
-        self.on_thread = on_thread
+        self.scheduler = scheduler or BoundedScheduler(concurrency)
+        settings = ctx.settings
+        self.breaker = CircuitBreaker(max_consecutive_llm_failures or settings.max_endpoint_failures,
+                                      settings.max_sandbox_failures)
+        self.on_thread, self.on_event = on_thread, on_event
+        self.retry_failed = retry_failed
+        self.stamp = stamp
         self.stats = BatchStats()
-        self._llm_failure_streak = 0
-        self._abort: LLMError | None = None
-
-    def finished_threads(self) -> set[str]:
-        return {row["thread_id"] for row in read_jsonl(self.outdir / OUTPUT_FILES["ledger"])}
 
     def plan(self, seeds: Sequence[SeedInput]) -> list[tuple[SeedInput, TaskType]]:
+        """Each seed with its task type as a fresh OUTDIR would draw it (a run keeps recorded ones)."""
         return [(seed, choose_task_type(seed, self.ctx.settings)) for seed in seeds]
 
     async def run(self, seeds: Sequence[SeedInput]) -> BatchStats:
-        self.outdir.mkdir(parents=True, exist_ok=True)
-        done = self.finished_threads()
-        todo = [(seed, task) for seed, task in self.plan(seeds) if thread_id(seed.id, task) not in done]
-        self.stats.skipped = len(seeds) - len(todo)
-        writers = {name: JsonlWriter(self.outdir / file) for name, file in OUTPUT_FILES.items()}
-        serde = JsonPlusSerializer(allowed_msgpack_modules=list(state_serde_modules()))
+        writer = RunWriter(self.outdir, self.stamp)
         try:
-            async with AsyncSqliteSaver.from_conn_string(str(self.outdir / "checkpoints.sqlite")) as saver:
-                saver.serde = serde
-                app = compile_graph(self.roster, checkpointer=saver)
-                queue: asyncio.Queue[tuple[SeedInput, TaskType]] = asyncio.Queue()
-                for item in todo:
-                    queue.put_nowait(item)
-                workers = [self._worker(app, saver, queue, writers) for _ in range(max(1, self.concurrency))]
-                await asyncio.gather(*workers)
+            await self._run(seeds, writer)
+        except OSError as error:  # the checkpoints or the plan, outside the writer's own guard
+            if disk_full(error):
+                raise DiskFull(disk_full_message(error)) from error
+            raise
         finally:
-            for writer in writers.values():
-                writer.close()
-        if self._abort is not None:
-            raise self._abort
+            writer.close()
         return self.stats
 
-    async def _worker(self, app: Any, saver: AsyncSqliteSaver, queue: asyncio.Queue, writers: dict) -> None:
-        while not queue.empty() and self._abort is None:
-            seed, task = queue.get_nowait()
-            state = await self._run_thread(app, seed, task)
-            if self._infrastructure_failed(state):
-                await saver.adelete_thread(thread_id(seed.id, task))  # retried on resume, not recorded
-                continue
-            self._write(state, writers)
+    async def _run(self, seeds: Sequence[SeedInput], writer: RunWriter) -> None:
+        plan, self.stats.kept_task_types = plan_threads(self.outdir, seeds, self.ctx.settings)
+        finished = writer.finished()
+        planned = {thread_id(seed.id, task) for seed, task in plan}
+        retry = {tid for tid, status in finished.items() if status == "failed" and tid in planned} \
+            if self.retry_failed else set()
+        todo = [(seed, task) for seed, task in plan if thread_id(seed.id, task) not in finished.keys() - retry]
+        self.stats.planned, self.stats.skipped, self.stats.retried = len(plan), len(plan) - len(todo), len(retry)
+        sandbox_runs = writer.sandbox_runs()
+        serde = JsonPlusSerializer(allowed_msgpack_modules=list(state_serde_modules()))
+        async with AsyncSqliteSaver.from_conn_string(str(self.outdir / "checkpoints.sqlite")) as saver:
+            saver.serde = serde
+            for tid in sorted(retry):  # checkpoints first: a crash before the rows move leaves the old outcome
+                await saver.adelete_thread(tid)
+            writer.supersede(retry)
+            app = compile_graph(self.roster, checkpointer=saver)
 
-    async def _run_thread(self, app: Any, seed: SeedInput, task: TaskType) -> SynthesisState:
-        config = {"configurable": {"thread_id": thread_id(seed.id, task)}, "recursion_limit": 64}
-        snapshot = await app.aget_state(config)
-        if snapshot.values and not snapshot.next:
-            final = snapshot.values  # finished before a crash, rows not yet written
-        elif snapshot.values:
-            final = await app.ainvoke(None, config, context=self.ctx)  # resume where it stopped
+            async def work(item: tuple[SeedInput, TaskType]) -> ThreadResult:
+                seed, task = item
+                return await run_thread(app, seed, task, self.ctx, on_event=self._event,
+                                        sandbox_runs=sandbox_runs.get(thread_id(seed.id, task), 0))
+
+            await self.scheduler.run(todo, work, lambda result: self._finished(result, writer), lambda: False)
+
+    def _event(self, event: Event) -> None:
+        self.stats.events[event.kind] += 1
+        if self.on_event is not None:
+            self.on_event(event)
+
+    async def _finished(self, result: ThreadResult, writer: RunWriter) -> None:
+        """One thread's end: write it, count it, and stop the batch if it must stop."""
+        if result.exception is not None and result.cause == "fatal":
+            error = result.exception
+            if disk_full(error) and not isinstance(error, DiskFull):
+                raise DiskFull(disk_full_message(error)) from error
+            raise error
+        ledger: LedgerRow | None = await writer.arecord(result)
+        if ledger is not None and result.state is not None:
+            self.stats.record(result.state, ledger.stages, ledger.rows)
+            if self.on_thread is not None:
+                self.on_thread(result.state)
         else:
-            final = await app.ainvoke(initial_state(seed, task, self.ctx.settings), config, context=self.ctx)
-        return SynthesisState.model_validate(final)
-
-    def _infrastructure_failed(self, state: SynthesisState) -> bool:
-        """Model unreachable: do not record the thread; stop the run after a streak of such threads."""
-        unreachable = state.status == "failed" and any(f.error_type == "LLMError" for f in state.failures)
-        if not unreachable:
-            self._llm_failure_streak = 0
-            return False
-        self._llm_failure_streak += 1
-        if self._llm_failure_streak >= self.max_consecutive_llm_failures and self._abort is None:
-            message = state.failures[-1].message
-            self._abort = LLMError(f"stopped after {self._llm_failure_streak} threads in a row could not use "
-                                   f"the model; finished rows are kept, re-run to resume. Last error: {message}")
-        return True
-
-    def _write(self, state: SynthesisState, writers: dict[str, JsonlWriter]) -> None:
-        rows = {"sft": 0, "dpo": 0, "matrix": 0}
-        sft = sft_row(state)
-        if sft is not None:
-            rows["sft"] += writers["sft"].write(sft)
-        for row in dpo_rows(state):
-            rows["dpo"] += writers["dpo"].write(row)
-        matrix = matrix_row(state)
-        if matrix is not None:
-            rows["matrix"] += writers["matrix"].write(matrix)
-        ledger = ledger_row(state, rows)
-        writers["ledger"].write(ledger)  # last: a thread counts as done only once its rows are on disk
-        self.stats.record(state, ledger.stages, rows)
-        if self.on_thread is not None:
-            self.on_thread(state)
+            self.stats.unfinished[str(result.cause)] += 1
+        self.breaker.observe(result)

@@ -1,7 +1,8 @@
 """Per-run context injected into every node through LangGraph's runtime context.
 
 Settings are parsed once at the edge (`run.py` → command) and arrive here typed; clients (LLM, sandbox,
-few-shot pool) are built once per run and shared by all threads.
+few-shot pool) are built once per run and shared by all threads. Live events (`RunContext.emit`) travel through
+LangGraph's custom stream mode: whoever runs the graph with `stream_mode="custom"` receives them.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
+from langgraph.config import get_stream_writer
 from pydantic import BaseModel, Field
+from pydantic_settings import SettingsConfigDict
 
 from graphs.state import TaskType
 from tools.settings import CodemillSettings
@@ -26,9 +29,11 @@ DEFAULT_TASK_MIX: dict[TaskType, float] = {  # WaveCoder's CodeOcean mix
 
 
 class SynthSettings(CodemillSettings):
-    """Knobs of one synthesis run (every loop bound lives here); the `[synth]` table of a config file."""
+    """Knobs of one synthesis run (every loop bound lives here); the `[synth]` table of a config file and the
+    `CODEMILL_SYNTH_*` environment variables."""
 
     config_section = "synth"
+    model_config = SettingsConfigDict(env_prefix="CODEMILL_SYNTH_")
 
     task_mix: dict[TaskType, float] = Field(default_factory=lambda: dict(DEFAULT_TASK_MIX))
     n_candidates: int = Field(5, ge=1, le=64)
@@ -45,6 +50,27 @@ class SynthSettings(CodemillSettings):
     )
     timeout_s: float = Field(5.0, gt=0, description="sandbox wall-clock limit per check")
     seed: int = 0
+    # The batch runner's bounds.
+    max_endpoint_failures: int = Field(5, ge=1, description="threads in a row left unfinished by the model's "
+                                                            "endpoint before the run stops (circuit breaker)")
+    max_sandbox_failures: int = Field(5, ge=1, description="threads in a row left unfinished by the sandbox "
+                                                           "before the run stops")
+    max_infra_runs: int = Field(3, ge=1, description="runs a thread may be left unfinished by the sandbox; in the "
+                                                     "last it is recorded as an infrastructure failure")
+    threads_per_request: float = Field(2.0, ge=1.0, le=16.0, description="threads per request slot when --threads "
+                                       "is not given (threads also wait for the sandbox)")
+    max_threads_per_request: float = Field(16.0, ge=1.0, le=256.0, description="without --threads, more threads "
+                                           "start while the model has idle request slots, up to this many per slot")
+    progress_interval_s: float = Field(10.0, gt=0, description="seconds between plain progress lines (no terminal)")
+
+
+# The old scheme's unprefixed names of this group (`CODEMILL_N_TESTS`, ...), read below the prefixed ones; the
+# ambiguous ones (`CODEMILL_TEMPERATURE`, `CODEMILL_TIMEOUT_S`, `CODEMILL_SEED`) are errors naming their replacements.
+SynthSettings.env_aliases = {
+    f"CODEMILL_{name.upper()}": name for name in (
+        "n_candidates", "n_tests", "max_attempts", "max_reasks", "few_shot_good", "few_shot_bad",
+        "sample_temperature", "test_temperature")
+}
 
 
 class ChatModel(Protocol):
@@ -70,8 +96,13 @@ class Event:
     payload: dict[str, Any] = field(default_factory=dict)
 
 
-def _ignore(_: Event) -> None:
-    return None
+def stream_event(event: Event) -> None:
+    """Send `event` to LangGraph's custom stream of the graph run it happens in; outside one it goes nowhere."""
+    try:
+        writer = get_stream_writer()
+    except RuntimeError:  # not inside a graph run (an agent called directly, e.g. by a test)
+        return
+    writer(event)
 
 
 @dataclass
@@ -81,5 +112,5 @@ class RunContext:
     settings: SynthSettings
     llm: ChatModel
     sandbox: Any  # tools.sandbox.Sandbox (kept loose so tests may pass a stand-in)
-    pool: Any  # tools.pool.FewShotPool
-    emit: Callable[[Event], None] = _ignore
+    pool: Any  # graphs.pool.FewShotPool
+    emit: Callable[[Event], None] = stream_event  # tests that call agents directly may collect events instead

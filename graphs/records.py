@@ -1,11 +1,114 @@
-"""Turn a finished thread's state into the rows `synth` writes (SFT, DPO, matrix, ledger)."""
+"""The rows `synth` (and chat's `/save`) writes — SFT, DPO, matrix, ledger — and how a finished thread's state
+becomes them and reaches disk.
+
+Every row has a stable `id` derived from the seed and the task, so a resumed or repeated run finds the rows it
+already wrote and never writes a second copy. Every row also says which model and sampling settings made it
+(`model`, `sampling`: a `ModelStamp`), so rows of runs with different settings can be told apart.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
 
 from graphs.state import SynthesisState, TaskType
-from tools.export import DPORow, LedgerRow, MatrixRow, Provenance, SFTRow, stable_id
+from tools.rows import JsonlWriter, stable_id
+
+OUTPUT_FILES = {"sft": "sft.jsonl", "dpo": "dpo.jsonl", "matrix": "matrix.jsonl", "ledger": "ledger.jsonl"}
+# Every thread counts as a seed; the later stages are those `funnel_stages` finds it reached.
+FUNNEL = ("seeds", "generated", "accepted", "tested", "executed", "pairs")
+
+
+class ModelStamp(BaseModel):
+    """The model and sampling settings a run used, stamped on every row it writes."""
+
+    model: str | None = None
+    sampling: dict[str, Any] = Field(default_factory=dict)
+
+
+class Provenance(BaseModel):
+    """Where a row came from."""
+
+    seed_id: str
+    path: str | None = None
+    lines: list[int] | None = None
+    repo: str | None = None
+    language: str = "python"
+    license: str | None = None
+
+
+class SFTRow(BaseModel):
+    """An instruction example: chat `messages` plus alpaca-style fields."""
+
+    id: str
+    task_type: str
+    task_name: str
+    instruction: str
+    input: str
+    output: str
+    messages: list[dict[str, str]]
+    language: str
+    provenance: Provenance
+    verdict: dict[str, Any]
+    checks: dict[str, Any] | None = None
+    attempts: int = 1
+    reviews: list[dict[str, Any]] = Field(default_factory=list)  # plug-in reviewers' findings
+    model: str | None = None
+    sampling: dict[str, Any] = Field(default_factory=dict)
+
+
+class DPORow(BaseModel):
+    """A preference pair in TRL's prompt/chosen/rejected shape, with its evidence."""
+
+    id: str
+    task_id: str
+    task_type: str
+    kind: Literal["correctness", "efficiency"]
+    prompt: str
+    chosen: str
+    rejected: str
+    metadata: dict[str, Any] = Field(default_factory=dict)  # scores, timings, ranker
+    provenance: Provenance
+    model: str | None = None
+    sampling: dict[str, Any] = Field(default_factory=dict)
+
+
+class MatrixRow(BaseModel):
+    """Every pass matrix with statuses, so rankers can be re-run offline."""
+
+    id: str
+    task_id: str
+    task_type: str
+    language: str
+    prompt: str
+    candidates: list[str]
+    tests: list[str]
+    verification: dict[str, Any]
+    checks: dict[str, Any] | None = None
+    reviews: list[dict[str, Any]] = Field(default_factory=list)
+    model: str | None = None
+    sampling: dict[str, Any] = Field(default_factory=dict)
+
+
+class LedgerRow(BaseModel):
+    """One finished thread: how far it got and why it stopped (feeds the funnel and the report)."""
+
+    id: str
+    thread_id: str
+    seed_id: str
+    task_type: str
+    status: Literal["accepted", "rejected", "failed"]
+    stages: list[str]  # funnel stages reached: generated, accepted, tested, executed, pairs
+    attempts: int
+    verdict_reasons: list[str] = Field(default_factory=list)  # failed checks of every verdict, all attempts
+    failures: list[dict[str, str]] = Field(default_factory=list)
+    rows: dict[str, int] = Field(default_factory=dict)  # sft / dpo / matrix rows written
+    usage: dict[str, Any] = Field(default_factory=dict)
+    model: str | None = None
+    sampling: dict[str, Any] = Field(default_factory=dict)
 
 
 def thread_id(seed_id: str, task_type: TaskType | str) -> str:
@@ -99,3 +202,44 @@ def ledger_row(state: SynthesisState, rows: dict[str, int], usage: dict[str, Any
         verdict_reasons=[reason for verdict in state.verdicts for reason in verdict.reasons],
         failures=[failure.model_dump() for failure in state.failures], rows=rows, usage=usage or {},
     )
+
+
+def open_writers(outdir: Path) -> dict[str, JsonlWriter]:
+    """One id-deduplicating writer per output file of OUTDIR; close them when done."""
+    return {name: JsonlWriter(outdir / file) for name, file in OUTPUT_FILES.items()}
+
+
+def row_thread_id(name: str, row: dict[str, Any]) -> str | None:
+    """The thread a row of output file `name` (sft, dpo, matrix, ledger) belongs to."""
+    if name == "ledger":
+        return row.get("thread_id")
+    if name == "sft":
+        seed_id = (row.get("provenance") or {}).get("seed_id")
+        try:
+            return thread_id(seed_id, row.get("task_type", "")) if seed_id else None
+        except ValueError:
+            return None
+    return row.get("task_id")
+
+
+def write_thread(state: SynthesisState, writers: dict[str, JsonlWriter], stamp: ModelStamp | None = None) -> LedgerRow:
+    """Write a finished thread's rows, the ledger row last: a thread counts as done only once its rows are on
+    disk. Every row is built and serialized before the first is written, so a row that cannot be (a value
+    nested too deeply, say) raises before any of the thread's rows is on disk. Returns the ledger row (its
+    `rows` says how many new rows each file got)."""
+    stamped = (stamp or ModelStamp()).model_dump()
+    planned: list[tuple[str, BaseModel]] = []
+    if (sft := sft_row(state)) is not None:
+        planned.append(("sft", sft))
+    planned += [("dpo", row) for row in dpo_rows(state)]
+    if (matrix := matrix_row(state)) is not None:
+        planned.append(("matrix", matrix))
+    records = [(name, row.model_copy(update=stamped).model_dump(mode="json")) for name, row in planned]
+    for _, record in records:
+        json.dumps(record, ensure_ascii=False)
+    rows = {"sft": 0, "dpo": 0, "matrix": 0}
+    for name, record in records:
+        rows[name] += writers[name].write(record)
+    ledger = ledger_row(state, rows).model_copy(update=stamped)
+    writers["ledger"].write(ledger)
+    return ledger

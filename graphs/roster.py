@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pydantic import Field
+from pydantic_settings import SettingsConfigDict
 
 from agents.registry import AgentSpec, discover_agents
 from graphs.synthesis import ROLE_SLOTS, Roster, validate_roster
@@ -11,9 +12,11 @@ from tools.settings import CodemillSettings
 
 
 class AgentChoice(CodemillSettings):
-    """Agent names per slot (the `[agents]` table of a config file, or `--agent SLOT=NAME` flags)."""
+    """Agent names per slot (the `[agents]` table of a config file, `CODEMILL_AGENTS_<SLOT>`, or `--agent SLOT=NAME`
+    flags)."""
 
     config_section = "agents"
+    model_config = SettingsConfigDict(env_prefix="CODEMILL_AGENTS_")
 
     generator: str = "generator"
     discriminator: str = "discriminator"

@@ -9,7 +9,7 @@ optional reviewers, and a final status. One thread per (seed, task type).
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,11 +20,13 @@ from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
 from graphs.context import RunContext
-from graphs.state import EXECUTABLE_TASKS, Failure, RubricCheck, SynthesisState, Verdict
-from tools.errors import CodemillError, ConfigError
+from graphs.nodes import agent_node, origin
+from graphs.state import EXECUTABLE_TASKS, RubricCheck, SynthesisState, Verdict
+from tools.errors import ConfigError
 
-AgentCall = Callable[[SynthesisState, RunContext], Awaitable[dict[str, Any]]]
 ROLE_SLOTS = ("generator", "discriminator", "test_writer", "executor")
+# Supersteps one thread may take: 2 per generator attempt (at most 10) plus the executable tail, with room.
+RECURSION_LIMIT = 64
 INPUT_FIELDS = frozenset({"seed", "task_type", "target_language", "max_attempts"})
 # Fields with a reducer: the only ones reviewers, which run in parallel, may write.
 REDUCER_FIELDS = frozenset(name for name, info in SynthesisState.model_fields.items()
@@ -45,9 +47,9 @@ class Roster:
         return [(slot, getattr(self, slot)) for slot in ROLE_SLOTS] + [("reviewer", r) for r in self.reviewers]
 
 
-def origin(agent: Any) -> str:
-    """Where an agent comes from, for error messages: its distribution if known, else its module."""
-    return getattr(agent, "distribution", None) or type(agent).__module__
+def sample_writes(agent: Any) -> frozenset[str]:
+    """What a generator's `sample` may write: its `sample_writes`, else what sampling is for."""
+    return frozenset(getattr(agent, "sample_writes", None) or {"candidates", "failures"})
 
 
 def validate_roster(roster: Roster) -> None:
@@ -80,7 +82,7 @@ def validate_roster(roster: Roster) -> None:
         unknown = (set(agent.reads) | set(agent.writes)) - state_fields
         if unknown:
             raise ConfigError(f"{label} names unknown state fields: {', '.join(sorted(unknown))}")
-        written |= set(agent.writes) | set(getattr(agent, "sample_writes", ()))
+        written |= set(agent.writes) | (sample_writes(agent) if slot == "generator" else set())
     for slot, agent in roster.agents():
         missing = set(agent.reads) - written
         if missing:
@@ -88,34 +90,6 @@ def validate_roster(roster: Roster) -> None:
                 f"agent {agent.name!r} ({origin(agent)}) in slot {slot!r} reads "
                 f"{', '.join(sorted(missing))}, which no agent writes"
             )
-
-
-def _node(stage: str, agent: Any, call: AgentCall, *, fresh_attempt: bool = False, contain_bugs: bool = False):
-    """Wrap an agent call as a LangGraph node; project errors become recorded failures. With `contain_bugs`
-    (reviewers: optional, often third-party) any exception costs only that agent's output, not the run."""
-
-    async def node(state: SynthesisState, runtime: Runtime[RunContext]) -> dict[str, Any]:
-        try:
-            update = dict(await call(state, runtime.context))
-        except CodemillError as error:
-            failure = Failure(stage=stage, agent=agent.name, message=str(error), error_type=type(error).__name__)
-            update = {"failures": [failure]}
-        except Exception as error:
-            if not contain_bugs:
-                raise
-            failure = Failure(stage=stage, agent=agent.name, error_type=type(error).__name__,
-                              message=f"{origin(agent)} raised {type(error).__name__}: {error}")
-            update = {"failures": [failure]}
-        if isinstance(update.get("verdict"), Verdict):  # keep every verdict: the report counts all reasons
-            update["verdicts"] = [update["verdict"]]
-        if fresh_attempt:  # the attempt bound must advance even when the agent forgets or fails
-            update.setdefault("attempt", state.attempt + 1)
-            update.setdefault("instance", None)
-            update.setdefault("verdict", None)
-        return update
-
-    node.__name__ = stage
-    return node
 
 
 def after_generate(state: SynthesisState) -> str:
@@ -168,11 +142,13 @@ def build_graph(roster: Roster, *, human: bool = False) -> StateGraph:
     """The uncompiled graph for a validated roster; `human` pauses before `finalize` for a person's verdict."""
     validate_roster(roster)
     graph = StateGraph(SynthesisState, context_schema=RunContext)
-    graph.add_node("generate", _node("generate", roster.generator, roster.generator, fresh_attempt=True))
-    graph.add_node("discriminate", _node("discriminate", roster.discriminator, roster.discriminator))
-    graph.add_node("write_tests", _node("write_tests", roster.test_writer, roster.test_writer))
-    graph.add_node("sample", _node("sample", roster.generator, roster.generator.sample))
-    graph.add_node("execute", _node("execute", roster.executor, roster.executor))
+    generator = roster.generator
+    graph.add_node("generate", agent_node("generate", generator, generator, frozenset(generator.writes),
+                                          fresh_attempt=True))
+    graph.add_node("sample", agent_node("sample", generator, generator.sample, sample_writes(generator)))
+    for stage, agent in (("discriminate", roster.discriminator), ("write_tests", roster.test_writer),
+                         ("execute", roster.executor)):
+        graph.add_node(stage, agent_node(stage, agent, agent, frozenset(agent.writes)))
     graph.add_node("finalize", finalize)
     last = "finalize"
     if human:
@@ -187,7 +163,7 @@ def build_graph(roster: Roster, *, human: bool = False) -> StateGraph:
     graph.add_edge(["write_tests", "sample"], "execute")
     review_nodes = [f"review_{reviewer.name}" for reviewer in roster.reviewers]
     for node_name, reviewer in zip(review_nodes, roster.reviewers, strict=True):
-        graph.add_node(node_name, _node(node_name, reviewer, reviewer, contain_bugs=True))
+        graph.add_node(node_name, agent_node(node_name, reviewer, reviewer, frozenset(reviewer.writes)))
         graph.add_edge("execute", node_name)
     if review_nodes:
         graph.add_edge(review_nodes, last)
@@ -200,6 +176,11 @@ def build_graph(roster: Roster, *, human: bool = False) -> StateGraph:
 def compile_graph(roster: Roster, checkpointer: BaseCheckpointSaver | None = None, *,
                   human: bool = False) -> CompiledStateGraph:
     return build_graph(roster, human=human).compile(checkpointer=checkpointer)
+
+
+def thread_config(thread_id: str) -> dict[str, Any]:
+    """The LangGraph config of one thread: its checkpoint key and its bound on supersteps."""
+    return {"configurable": {"thread_id": thread_id}, "recursion_limit": RECURSION_LIMIT}
 
 
 def draw(roster: Roster, *, mermaid: bool = True) -> str:

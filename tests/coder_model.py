@@ -64,10 +64,11 @@ class CoderModel:
         if name == "Judgement":
             reject = scenario == "reject_always" or (scenario == "reject_once" and count == 1)
             checks = [key for key in schema.get("schema", {}).get("properties", {}) if key != "analysis"]
-            answer: dict[str, Any] = {check: {"reason": "looks right", "passed": True} for check in checks}
+            answer: dict[str, Any] = {check: {"reason": f"the instance meets {check.replace('_', ' ')}: verified",
+                                              "passed": True} for check in checks}
             if reject and checks:
                 answer[checks[0]] = {"reason": "the instruction is vague", "passed": False}
-            answer["analysis"] = "checked every rubric item"
+            answer["analysis"] = "A small, clear increment task; a second example input would help."
             return _json(answer)
         return Reply(contents=["{}"])
 

@@ -26,8 +26,8 @@ def _isolated_llm_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory:
     for name in list(os.environ):
         if name.startswith("CODEMILL_"):
             monkeypatch.delenv(name)
-    monkeypatch.setenv("CODEMILL_ALLOW_REMOTE", "false")  # settings built in tests (and subprocesses) agree
-    monkeypatch.setenv("CODEMILL_CACHE_PATH", str(tmp_path_factory.mktemp("llm-cache") / "cache.sqlite"))
+    monkeypatch.setenv("CODEMILL_LLM_ALLOW_REMOTE", "false")  # settings built in tests (and subprocesses) agree
+    monkeypatch.setenv("CODEMILL_LLM_CACHE_PATH", str(tmp_path_factory.mktemp("llm-cache") / "cache.sqlite"))
 
 
 @pytest.fixture

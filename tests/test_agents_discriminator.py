@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from agents.discriminator import RUBRICS, RubricDiscriminator
+from graphs.pool import FewShotPool
 from graphs.state import Instance, SeedInput, SynthesisState, TaskType
 from tests.scripted_chat import ScriptedChat, scripted_context
-from tools.pool import FewShotPool
 
 INSTANCE = Instance(task_type=TaskType.GENERATION, task_name="Add", entry_point="add",
                     instruction="Write a Python function `add(a, b)` returning a + b.",
@@ -91,3 +93,55 @@ async def test_a_pool_that_cannot_be_written_costs_an_example_not_the_verdict(tm
     update = await RubricDiscriminator()(state(), ctx)
     assert update["verdict"].accepted
     assert update["failures"][0].message.startswith("few-shot pool not updated:")
+
+
+JUDGED = {"language_stated": "The instruction names Python explicitly.",
+          "related": "The solution implements add exactly as asked.",
+          "self_contained": "The instruction carries every detail needed.",
+          "code_only": "The output is a single function and nothing else.",
+          "no_hidden_logic": "The function does what the instruction says, no more.",
+          "imports": "Nothing is imported and nothing is needed."}
+
+
+def reasoned(**changes: str) -> dict[str, Any]:
+    reply = {name: {"reason": changes.get(name, reason), "passed": True} for name, reason in JUDGED.items()}
+    return {**reply, "analysis": changes.get("analysis", "A clean, correct addition task.")}
+
+
+HOLLOW = {
+    "a placeholder reason": reasoned(related="..."),
+    "n/a": reasoned(code_only="n/a"),
+    "a bare yes": reasoned(imports="Yes."),
+    "the check's own name": reasoned(related="related"),
+    "a copied question": reasoned(language_stated="Does the instruction state the programming language?"),
+    "the same reason everywhere": {**{name: {"reason": "Looks right to me.", "passed": True} for name in JUDGED},
+                                   "analysis": "Fine overall, all checks hold."},
+    "an analysis that repeats the instructions": reasoned(
+        analysis="Judge only what is asked, then quote or point to the evidence in the instance."),
+    "an empty analysis": reasoned(analysis="..."),
+}
+
+
+async def test_a_judgment_with_substance_is_accepted() -> None:
+    chat = ScriptedChat({"discriminator": [reasoned()]})
+    ctx, _ = scripted_context(chat)
+    assert (await RubricDiscriminator()(state(), ctx))["verdict"].accepted
+
+
+@pytest.mark.parametrize("reply", list(HOLLOW.values()), ids=list(HOLLOW))
+async def test_a_hollow_judgment_is_reasked_and_never_a_verdict(reply: dict[str, Any]) -> None:
+    chat = ScriptedChat({"discriminator": [reply, reply, reply, reply]})
+    ctx, _ = scripted_context(chat)
+    update = await RubricDiscriminator()(state(), ctx)
+    assert "verdict" not in update, update
+    [failure] = update["failures"]
+    assert failure.stage == "judge" and "gave up" in failure.message
+    assert len(chat.calls) == 1 + ctx.settings.max_reasks
+
+
+async def test_a_hollow_judgment_then_a_real_one_is_accepted() -> None:
+    chat = ScriptedChat({"discriminator": [HOLLOW["a placeholder reason"], reasoned()]})
+    ctx, _ = scripted_context(chat)
+    update = await RubricDiscriminator()(state(), ctx)
+    assert update["verdict"].accepted and len(chat.calls) == 2
+    assert "placeholder" in chat.calls[1].messages[-1]["content"]

@@ -7,9 +7,9 @@ from typing import Any
 
 from agents.base import Generator
 from agents.generator import LLMGenerator
+from graphs.pool import FewShotPool
 from graphs.state import Instance, RubricCheck, SeedInput, SynthesisState, TaskType, Verdict
 from tests.scripted_chat import ScriptedChat, scripted_context
-from tools.pool import FewShotPool
 
 SEED = SeedInput(id="seed-1", code="def mean(xs):\n    return sum(xs) / len(xs)\n", language="python")
 SOLUTION = ("def clipped_mean(xs, low, high):\n    xs = [min(max(x, low), high) for x in xs]\n"

@@ -22,10 +22,11 @@ TASK = {"task_name": "LCM", "input": "", "entry_point": "lcm", "solution": SOLUT
 
 
 def judgement(task_type: TaskType, failing: str | None = None) -> dict[str, Any]:
-    reply: dict[str, Any] = {name: {"reason": "checked", "passed": name != failing} for name in RUBRICS[task_type]}
+    reply: dict[str, Any] = {name: {"reason": f"{name.replace('_', ' ')} verified in the instance",
+                                    "passed": name != failing} for name in RUBRICS[task_type]}
     if failing:
         reply[failing]["reason"] = "the instruction never says which language"
-    return {**reply, "analysis": "ok"}
+    return {**reply, "analysis": "A focused task with a correct reference solution."}
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from agents.llm_agent import GaveUp, LLMAgent
 from graphs.state import SeedInput, SynthesisState, TaskType
 from tests.scripted_chat import ScriptedChat, scripted_context
-from tools.errors import LLMError, OutputRejected
+from tools.errors import ContextLengthExceeded, LLMError, OutputRejected
 
 
 class Number(BaseModel):
@@ -56,13 +56,15 @@ async def test_a_rejected_reply_is_shown_back_to_the_model_with_the_reason() -> 
     assert [event.kind for event in events] == ["rejected", "output"]
 
 
-async def test_client_errors_count_as_attempts() -> None:
-    chat = ScriptedChat({"even": [OutputRejected("reply is not JSON: Expecting value"),
+async def test_a_schema_rejection_is_reasked_but_an_endpoint_error_is_not_retried_again() -> None:
+    chat = ScriptedChat({"even": [OutputRejected("reply is not JSON: Expecting value", reply="{oops"),
                                   LLMError("http://127.0.0.1:9/v1 (model m): 503"), {"value": 2}]})
     ctx, _ = scripted_context(chat, max_reasks=2)
-    assert await EvenAgent().pick(STATE, ctx) == [2]
+    with pytest.raises(LLMError, match="503"):  # the transport already retried it: not the agent's to resend
+        await EvenAgent().pick(STATE, ctx)
+    assert len(chat.calls) == 2 and chat.remaining("even") == 1
+    assert chat.calls[1].messages[-2] == {"role": "assistant", "content": "{oops"}  # roles alternate
     assert "reply is not JSON" in chat.calls[1].messages[-1]["content"]  # the model hears about its JSON
-    assert chat.calls[2].messages == chat.calls[1].messages  # a transport error: the same question again
 
 
 async def test_gives_up_after_the_bound_with_a_failure_naming_the_last_reason() -> None:
@@ -76,14 +78,23 @@ async def test_gives_up_after_the_bound_with_a_failure_naming_the_last_reason() 
     assert failure.message == "gave up after 3 attempts: 5 is odd; give an even number"
 
 
-async def test_no_reasks_means_exactly_one_call_and_transport_failures_are_labelled() -> None:
-    chat = ScriptedChat({"even": [LLMError("connection refused")]})
+async def test_no_reasks_means_exactly_one_call() -> None:
+    chat = ScriptedChat({"even": [{"value": 1}]})
     ctx, _ = scripted_context(chat, max_reasks=0)
     with pytest.raises(GaveUp) as caught:
         await EvenAgent().pick(STATE, ctx)
     assert len(chat.calls) == 1
-    assert caught.value.failure.error_type == "LLMError"
-    assert caught.value.failure.message == "gave up after 1 attempt: connection refused"
+    assert caught.value.failure.message == "gave up after 1 attempt: 1 is odd; give an even number"
+
+
+async def test_a_prompt_too_long_for_the_model_fails_the_stage_at_once() -> None:
+    chat = ScriptedChat({"even": [ContextLengthExceeded("the prompt takes 3000 tokens", 2048), {"value": 2}]})
+    ctx, _ = scripted_context(chat, max_reasks=2)
+    with pytest.raises(GaveUp) as caught:
+        await EvenAgent().pick(STATE, ctx)
+    assert len(chat.calls) == 1  # never resent unchanged
+    failure = caught.value.failure
+    assert failure.error_type == "ContextLengthExceeded" and "3000 tokens" in failure.message
 
 
 async def test_with_n_the_valid_replies_are_kept_and_extra_replies_ignored() -> None:

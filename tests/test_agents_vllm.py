@@ -52,7 +52,7 @@ def vllm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VLLMServer
 @pytest.fixture
 async def client(vllm_server: VLLMServer) -> AsyncIterator[LLMClient]:
     settings = LLMSettings(base_urls=[vllm_server.base_url], model=SERVED_NAME, cache_enabled=False,
-                           structured_reasks=0, timeout_s=300)
+                           timeout_s=300)
     async with LLMClient(settings) as llm:
         yield llm
 

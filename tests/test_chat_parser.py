@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.chat.parser import COMMANDS, guess_language, looks_like_code, parse_input
+from graphs.app.chat.parser import COMMANDS, guess_language, looks_like_code, parse_input
 from tools.errors import InputError
 
 

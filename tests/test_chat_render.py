@@ -5,9 +5,9 @@ from __future__ import annotations
 from rich.console import Console
 from rich.text import Text
 
+from graphs.app.chat import render
 from graphs.context import Event, SynthSettings
 from graphs.state import ExecutionChecks, Instance, RubricCheck, TaskType, Verdict
-from tools.chat import render
 
 
 def shown(renderable: object, width: int = 120) -> str:

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from graphs.app.chat.session import ChatSession, code_seed, words_seed
 from graphs.context import SynthSettings
 from graphs.roster import build_roster
-from tools.chat.session import ChatSession, code_seed, words_seed
 from tools.errors import InputError
 
 

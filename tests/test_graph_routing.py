@@ -213,8 +213,8 @@ async def test_human_review_pauses_and_the_person_decides(tmp_path: Path) -> Non
     from langgraph.checkpoint.memory import InMemorySaver
     from langgraph.types import Command
 
+    from graphs.pool import FewShotPool
     from graphs.synthesis import compile_graph
-    from tools.pool import FewShotPool
 
     ctx = context()
     ctx.pool = FewShotPool(tmp_path / "pool")

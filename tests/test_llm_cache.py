@@ -11,9 +11,9 @@ import pytest
 from pydantic import BaseModel
 
 from tests.fakes import Reply, settings_for
+from tools.errors import RequestRejected
 from tools.llm import LLMClient
 from tools.llm.cache import cache_key
-from tools.llm.transport import RequestRejected
 
 USER = [{"role": "user", "content": "reverse a string"}]
 
@@ -54,7 +54,7 @@ async def test_second_run_makes_zero_calls_and_replays_exactly(scripted_server, 
 
 
 async def test_cache_is_shared_across_endpoints_but_not_across_models(scripted_server, tmp_path: Path) -> None:
-    one, two = scripted_server(numbered_replies()), scripted_server(numbered_replies())
+    one, two = scripted_server(numbered_replies()), scripted_server(numbered_replies(), also_serves=["other-model"])
     path = tmp_path / "cache.sqlite"
     async with LLMClient(settings_for(one, cache_enabled=True, cache_path=path)) as client:
         original = await client.complete(USER)

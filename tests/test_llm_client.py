@@ -7,9 +7,8 @@ import pytest
 from rich.console import Console
 
 from tests.fakes import Reply, settings_for
-from tools.errors import ConfigError, LLMError
+from tools.errors import ConfigError, LLMError, RequestRejected
 from tools.llm import LLMClient, LLMSettings
-from tools.llm.transport import RequestRejected
 
 USER = [{"role": "user", "content": "write a function"}]
 
@@ -87,7 +86,7 @@ async def test_slow_reply_times_out_then_a_retry_succeeds(scripted_server) -> No
 async def test_persistent_timeouts_end_in_llm_error(scripted_server) -> None:
     server = scripted_server(lambda request: Reply(delay_s=1.0))
     async with LLMClient(settings_for(server, timeout_s=0.2, max_retries=1)) as client:
-        with pytest.raises(LLMError, match="timed out 2 times in a row") as caught:
+        with pytest.raises(LLMError, match=r"timed out \(2 attempts in a row\)") as caught:
             await client.complete(USER)
     assert server.base_url in str(caught.value)
 

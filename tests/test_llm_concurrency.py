@@ -46,7 +46,7 @@ async def test_a_failing_endpoint_is_routed_around_on_retry(scripted_server) -> 
 
 
 async def test_each_concurrent_request_gets_its_own_reply(scripted_server) -> None:
-    server = scripted_server(lambda request: Reply(contents=[f"echo {request.last_user_message}"], delay_s=0.01))
+    server = scripted_server(lambda request: Reply(contents=[f"echo {request.last_user_message}"], delay_s=0.05))
     prompts = [f"task {i}" for i in range(100)]
     async with LLMClient(settings_for(server, concurrency=8)) as client:
         replies = await asyncio.gather(*(client.complete([{"role": "user", "content": p}]) for p in prompts))

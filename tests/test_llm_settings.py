@@ -1,4 +1,5 @@
-"""Settings precedence (CLI > CODEMILL_* environment > config file > defaults) and the shared model flags."""
+"""Settings precedence (CLI > CODEMILL_LLM_* environment > config file > defaults), the environment scheme
+(one prefix per group, retired names are errors), unknown config keys, and the shared model flags."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from tools.errors import ConfigError
-from tools.llm.cli import add_llm_arguments, llm_settings_from_args
+from tools.llm.cli import add_llm_arguments, base_seed, llm_settings_from_args
 from tools.llm.settings import DEFAULT_MODEL, LLMSettings
-from tools.settings import load_settings
+from tools.settings import CodemillSettings, load_settings
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -34,7 +35,7 @@ def test_defaults() -> None:
 
 def test_cli_beats_environment_beats_config_file_beats_defaults(config: Path, monkeypatch) -> None:
     monkeypatch.setenv("CODEMILL_MODEL", "from-env")
-    monkeypatch.setenv("CODEMILL_TEMPERATURE", "0.2")
+    monkeypatch.setenv("CODEMILL_LLM_TEMPERATURE", "0.2")
     settings = llm_settings_from_args(parse(["--config", str(config), "--temperature", "0.3"]))
     assert settings.temperature == 0.3  # CLI
     assert settings.model == "from-env"  # environment over file
@@ -61,7 +62,7 @@ def test_no_cache_flag() -> None:
 def test_bad_values_are_one_line_config_errors(tmp_path: Path, monkeypatch) -> None:
     with pytest.raises(ConfigError, match="base URL must start with http"):
         llm_settings_from_args(parse(["--base-url", "localhost:8000"]))
-    monkeypatch.setenv("CODEMILL_CONCURRENCY", "0")
+    monkeypatch.setenv("CODEMILL_LLM_CONCURRENCY", "0")
     with pytest.raises(ConfigError, match="concurrency"):
         llm_settings_from_args(parse([]))
     with pytest.raises(ConfigError, match="config file not found"):
@@ -86,3 +87,58 @@ def test_other_settings_groups_read_their_own_table(config: Path) -> None:
     assert (loaded.rounds, loaded.model) == (9, "unrelated")
     assert load_settings(SynthSettings, config_file=config, rounds=4).rounds == 4
     assert load_settings(SynthSettings).rounds == 1  # the file applies only where it was passed
+
+
+@pytest.mark.parametrize(("old", "replacement"), [
+    ("CODEMILL_TIMEOUT_S", "CODEMILL_LLM_TIMEOUT_S"), ("CODEMILL_TEMPERATURE", "CODEMILL_LLM_TEMPERATURE"),
+    ("CODEMILL_SEED", "CODEMILL_LLM_SEED"),
+])
+def test_an_ambiguous_old_variable_is_an_error_naming_its_replacements(monkeypatch, old: str, replacement: str) -> None:
+    monkeypatch.setenv(old, "3")
+    with pytest.raises(ConfigError) as caught:
+        llm_settings_from_args(parse([]))
+    message = str(caught.value)
+    assert old in message and replacement in message and "CODEMILL_SYNTH_" in message
+    with pytest.raises(ConfigError, match=old):  # every group refuses it, not only the LLM's
+        load_settings(type("Group", (CodemillSettings,), {"__annotations__": {"seed": int}, "seed": 0}))
+
+
+def test_the_group_prefix_wins_over_the_short_and_the_old_names(monkeypatch) -> None:
+    monkeypatch.setenv("CODEMILL_MODEL", "short")
+    monkeypatch.setenv("CODEMILL_LLM_MODEL", "prefixed")
+    monkeypatch.setenv("CODEMILL_CONCURRENCY", "3")  # the old unambiguous name is still read ...
+    assert (LLMSettings().model, LLMSettings().concurrency) == ("prefixed", 3)
+    monkeypatch.setenv("CODEMILL_LLM_CONCURRENCY", "5")  # ... below the prefixed one
+    assert LLMSettings().concurrency == 5
+    monkeypatch.setenv("MODEL", "a generic name")  # unprefixed names never leak in
+    monkeypatch.setenv("BASE_URL", "http://127.0.0.1:1/v1")
+    monkeypatch.delenv("CODEMILL_MODEL")
+    monkeypatch.delenv("CODEMILL_LLM_MODEL")
+    assert (LLMSettings().model, LLMSettings().base_urls) == (DEFAULT_MODEL, [])
+
+
+@pytest.mark.parametrize(("table", "message"), [
+    ('[llm]\nbase_url = "http://127.0.0.1:1/v1"\n', "unknown key 'base_url' in \\[llm\\]; did you mean 'base_urls'"),
+    ("[llm]\ntemprature = 0.1\n", "unknown key 'temprature' in \\[llm\\]; did you mean 'temperature'"),
+    ("[llm]\nstructured_reasks = 2\n", "structured_reasks is no longer read: .*max_reasks"),
+])
+def test_an_unknown_config_key_is_an_error_naming_the_nearest(tmp_path: Path, table: str, message: str) -> None:
+    path = tmp_path / "codemill.toml"
+    path.write_text(table)
+    with pytest.raises(ConfigError, match=message):
+        llm_settings_from_args(parse(["--config", str(path)]))
+
+
+def test_seed_none_switches_seeds_off_from_the_flag_the_file_and_the_environment(tmp_path: Path, monkeypatch) -> None:
+    assert llm_settings_from_args(parse([])).seed == 0
+    assert llm_settings_from_args(parse(["--seed", "7"])).seed == 7
+    settings = llm_settings_from_args(parse(["--seed", "none"]))
+    assert settings.seed is None and "seed" not in settings.sampling()
+    path = tmp_path / "codemill.toml"
+    path.write_text('[llm]\nseed = "none"\n')
+    assert llm_settings_from_args(parse(["--config", str(path)])).seed is None
+    monkeypatch.setenv("CODEMILL_LLM_SEED", "none")
+    assert LLMSettings().seed is None
+    with pytest.raises(SystemExit):
+        parse(["--seed", "random"])
+    assert base_seed(parse(["--seed", "none"])) is None and base_seed(parse(["--seed", "4"])) == 4

@@ -1,4 +1,6 @@
-"""Structured replies: json_schema response_format first, the prompt-only fallback, re-asks, rejections."""
+"""Structured replies: json_schema response_format first, the prompt-only fallback per schema, rejections.
+
+One `structured` call is one request: re-asking is the agent's loop (tests/test_llm_faults.py)."""
 
 from __future__ import annotations
 
@@ -9,9 +11,8 @@ import pytest
 from pydantic import BaseModel, Field
 
 from tests.fakes import ChatRequest, Reply, settings_for
-from tools.errors import OutputRejected
+from tools.errors import OutputRejected, RequestRejected
 from tools.llm import LLMClient
-from tools.llm.transport import RequestRejected
 
 USER = [{"role": "system", "content": "You judge code."}, {"role": "user", "content": "Is this correct?"}]
 
@@ -64,27 +65,26 @@ async def test_falls_back_to_prompt_instructions_when_the_server_rejects_respons
     assert '"verdict"' in system["content"] and "JSON" in system["content"]
 
 
-async def test_reasks_with_the_validation_error_then_accepts(scripted_server) -> None:
-    server = scripted_server(['{"verdict": "maybe", "reason": "unsure"}', GOOD])
-    async with LLMClient(settings_for(server, structured_reasks=2)) as client:
-        verdicts = await client.structured(USER, Verdict, agent="discriminator")
-    assert verdicts[0].verdict == "correct"
-    reask = server.requests[1].messages
-    assert reask[-2] == {"role": "assistant", "content": '{"verdict": "maybe", "reason": "unsure"}'}
-    assert reask[-1]["role"] == "user" and "verdict" in reask[-1]["content"]
-    assert "'correct' or 'wrong'" in reask[-1]["content"]  # pydantic's own message reaches the model
+async def test_an_invalid_reply_is_one_request_rejected_with_its_text_and_reason(scripted_server) -> None:
+    bad = '{"verdict": "maybe", "reason": "unsure"}'
+    server = scripted_server([bad, GOOD])
+    async with LLMClient(settings_for(server)) as client:
+        with pytest.raises(OutputRejected) as caught:
+            await client.structured(USER, Verdict, agent="discriminator")
+    assert server.call_count == 1  # the client never re-asks: the agent's loop owns the budget
+    assert caught.value.reply == bad  # shown back to the model by the re-ask
+    assert "'correct' or 'wrong'" in str(caught.value)  # pydantic's own message, for the model
 
 
 @pytest.mark.parametrize("bad", ['{"verdict": "correct", "reason": "cut off', "I think it is fine.",
                                  '{"verdict": "wrong"}', '{"verdict": "wrong", "reason": "' + "x" * 300 + '"}'])
-async def test_gives_up_after_the_bound_with_the_error_in_the_message(scripted_server, bad: str) -> None:
+async def test_every_kind_of_invalid_reply_names_its_problem(scripted_server, bad: str) -> None:
     server = scripted_server(lambda request: bad)
-    async with LLMClient(settings_for(server, structured_reasks=1)) as client:
+    async with LLMClient(settings_for(server)) as client:
         with pytest.raises(OutputRejected) as caught:
             await client.structured(USER, Verdict, agent="judge")
-    assert server.call_count == 2
+    assert server.call_count == 1
     message = str(caught.value)
-    assert "judge" in message and "Verdict" in message and "2 attempts" in message
     assert any(hint in message for hint in ("incomplete", "no JSON", "Field required", "at most 200"))
 
 
@@ -101,8 +101,30 @@ async def test_a_rejection_unrelated_to_response_format_is_not_masked(scripted_s
     async with LLMClient(settings_for(server)) as client:
         with pytest.raises(RequestRejected, match="longer than the context"):
             await client.structured(USER, Verdict)
-        assert client.response_format_unsupported is False  # the fallback failed too: nothing learned
+        assert client.usage().prompt_only_requests == {}  # the fallback failed too: nothing learned
     assert server.call_count == 2
+
+
+async def test_the_fallback_is_per_schema_logged_once_and_counted(scripted_server, caplog) -> None:
+    class Other(BaseModel):
+        code: str
+
+    def handler(request: ChatRequest) -> Reply | str:
+        name = (request.response_format or {}).get("json_schema", {}).get("name")
+        if name == "Verdict":
+            return Reply.error(400, "this schema is not supported by the grammar backend")
+        return '{"code": "x"}' if name == "Other" else GOOD
+
+    server = scripted_server(handler)
+    async with LLMClient(settings_for(server)) as client:
+        await client.structured(USER, Verdict)
+        await client.structured(USER, Other)
+        await client.structured(USER, Verdict)
+        assert client.usage().prompt_only_requests == {"Verdict": 2}
+    formats = [(request.response_format or {}).get("json_schema", {}).get("name") for request in server.requests]
+    assert formats == ["Verdict", None, "Other", None]  # Other keeps constrained decoding
+    warnings = [record.getMessage() for record in caplog.records if "refused response_format" in record.getMessage()]
+    assert len(warnings) == 1 and "Verdict" in warnings[0] and "grammar backend" in warnings[0]
 
 
 async def test_fallback_output_with_trailing_commas_and_prose_is_accepted(scripted_server) -> None:

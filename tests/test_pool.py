@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from graphs.pool import FewShotPool
 from graphs.state import Instance, RubricCheck, TaskType, Verdict
-from tools.pool import FewShotPool
 
 
 def instance(number: int, task_type: TaskType = TaskType.GENERATION) -> Instance:

@@ -1,8 +1,10 @@
 """Content-addressed cache of model replies in SQLite: a re-run or a resumed run replays, it does not re-ask.
 
-The key is a SHA-256 of the request as the model sees it — model name (not the endpoint), messages and every
-sampling parameter including seed, n and the response format — so identical requests to any server share a
-reply. Concurrent identical requests are coalesced: one goes to the model, the others wait for its reply.
+The key is a SHA-256 of the request as the client built it — model name (not the endpoint), messages and
+every sampling parameter including seed, n and the response format (and the per-request seed even when seeds
+are not sent, so that retries still differ) — so identical requests to any server share a reply. Concurrent
+identical requests are coalesced: one goes to the model, the others wait for its reply. The key is taken
+before the request is fitted to the context, so a replay needs no server at all.
 
 The file is in WAL mode (several processes may share it; readers never wait for the writer). Lookups run on
 the caller's thread on their own connection: a primary-key read costs microseconds, less than handing it to a
@@ -24,15 +26,19 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from tools.errors import ConfigError
 
 
 class CachedReply(BaseModel):
-    """What a request returned: one text per choice, and the tokens it cost the first time."""
+    """What a request returned: one text and finish reason per choice, the reply budget it was sent with, and
+    the tokens it cost the first time. Replies are stored as they came, valid or not: validation runs again
+    on every replay, so a reply that failed it is never replayed as a good one."""
 
     texts: list[str]
+    finish_reasons: list[str | None] = Field(default_factory=list)
+    max_tokens: int | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
 

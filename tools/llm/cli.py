@@ -4,7 +4,7 @@
         add_llm_arguments(parser)
 
     def run(args):
-        settings = llm_settings_from_args(args)   # CLI > CODEMILL_* environment > --config file > defaults
+        settings = llm_settings_from_args(args)   # CLI > CODEMILL_LLM_* environment > --config file > defaults
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from tools.llm.settings import LLMSettings
+from tools.llm.settings import SEED_OFF, LLMSettings
 from tools.settings import add_config_argument, load_settings
 
 # flag destination -> LLMSettings field
@@ -22,6 +22,23 @@ _FIELDS = {
     "top_p": "top_p", "max_tokens": "max_tokens", "seed": "seed", "concurrency": "concurrency",
     "timeout": "timeout_s", "max_retries": "max_retries", "cache_path": "cache_path",
 }
+
+
+def seed_flag(text: str) -> int | str:
+    """`--seed N`, or `--seed none` (kept as the string "none": "given, and off", unlike a missing flag)."""
+    if text.strip().lower() in SEED_OFF:
+        return "none"
+    try:
+        return int(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"expected an integer or 'none', got {text!r}") from error
+
+
+def base_seed(args: argparse.Namespace) -> int | None:
+    """The integer `--seed`, or None when the flag is missing or `none` (for settings groups whose seed is an
+    integer, e.g. the synth group's task-mix and per-request seed derivation)."""
+    value = getattr(args, "seed", None)
+    return value if isinstance(value, int) else None
 
 
 def add_llm_arguments(parser: argparse.ArgumentParser, *, model_flag: bool = True) -> None:
@@ -43,7 +60,8 @@ def add_llm_arguments(parser: argparse.ArgumentParser, *, model_flag: bool = Tru
     sampling.add_argument("--temperature", type=float)
     sampling.add_argument("--top-p", type=float)
     sampling.add_argument("--max-tokens", type=int)
-    sampling.add_argument("--seed", type=int)
+    sampling.add_argument("--seed", type=seed_flag, metavar="N|none",
+                          help="sampling seed; `none` sends no seed with any request")
 
 
 def llm_settings_from_args(args: argparse.Namespace, **overrides: Any) -> LLMSettings:

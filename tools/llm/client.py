@@ -1,10 +1,14 @@
-"""LLMClient: the one way agents talk to a model — cached, retried, bounded, load-balanced, counted.
+"""LLMClient: the one way agents talk to a model — fitted to the context, cached, balanced, retried, counted.
 
-Speaks the OpenAI chat-completions protocol over httpx itself (see transport.py) rather than through
-langchain-openai's ChatOpenAI or the `openai` SDK: it needs direct control of the request body (`n` in one
-request, `response_format`, vLLM's extra fields), per-request usage and the HTTP status (which decides retry
-vs. reject), and per-request CPU low enough to keep a server's every slot busy. Agents that want a LangChain
-chat model can still build one from the same `LLMSettings`.
+One call is one model request (plus transport retries of transient failures, `max_retries` at most, and,
+once per schema a server refuses to enforce, the same question asked by prompt instead). The client never
+re-asks a model about an invalid reply: that is the agent's loop (`agents.llm_agent`), the one budget. For
+`structured`, a reply that fails its schema raises `OutputRejected` carrying the reply, so the re-ask can show
+it back to the model. Endpoint failures raise `EndpointError` subclasses; a prompt too long for the model
+raises `ContextLengthExceeded`, before it is sent when the client can tell.
+
+With seeds switched off (`seed = none`), the `seed` a caller passes is not sent, but it still keys the reply
+cache, so a retry with its own seed is asked anew rather than replayed.
 """
 
 from __future__ import annotations
@@ -14,11 +18,15 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from tools.errors import LLMError, OutputRejected
+from tools.errors import ContextLengthExceeded, LLMError, OutputRejected, RequestRejected
+from tools.llm.backend import ChatBackend, ChatRequest, Message
 from tools.llm.cache import CachedReply, ReplyCache, cache_key
+from tools.llm.context import ContextWindow
+from tools.llm.conversation import alternating
+from tools.llm.openai_backend import OpenAIBackend
 from tools.llm.settings import LLMSettings
-from tools.llm.structured import parse_replies, response_format, with_json_instructions, with_reask
-from tools.llm.transport import RequestRejected, Transport
+from tools.llm.structured import FormatSupport, parse_choices, response_format, with_json_instructions
+from tools.llm.transport import Transport, check_endpoint_allowed
 from tools.llm.usage import UsageCounter, UsageReport
 
 T = TypeVar("T", bound=BaseModel)
@@ -27,94 +35,121 @@ T = TypeVar("T", bound=BaseModel)
 _UNSUPPORTED_FORMAT_STATUSES = (400, 422)
 
 
-class LLMClient:
-    """Chat completions (`complete`) and validated structured replies (`structured`) from `LLMSettings`."""
+def openai_backends(settings: LLMSettings) -> list[ChatBackend]:
+    """One `OpenAIBackend` per base URL (each allowed by the remote-request switch)."""
+    for url in settings.base_urls:
+        check_endpoint_allowed(url, settings.allow_remote)
+    return [OpenAIBackend(url, settings) for url in settings.base_urls]
 
-    def __init__(self, settings: LLMSettings) -> None:
+
+class LLMClient:
+    """Chat completions (`complete`) and schema-valid replies (`structured`) from `LLMSettings`; another
+    backend (e.g. a LangChain chat model) may be passed as `backends`."""
+
+    def __init__(self, settings: LLMSettings, *, backends: Sequence[ChatBackend] | None = None) -> None:
         self.settings = settings
-        self._transport = Transport(settings)
+        backends = openai_backends(settings) if backends is None else list(backends)
+        self._transport = Transport(settings, backends)
+        self._window = ContextWindow(settings, backends)
+        self._formats = FormatSupport()
         use_cache = settings.cache_enabled and settings.cache_path is not None
         self._cache = ReplyCache(settings.cache_path) if use_cache and settings.cache_path else None
         self._usage = UsageCounter()
-        # Set once a server refused response_format and the prompt-only fallback worked.
-        self.response_format_unsupported = False
 
-    def _body(self, messages: Sequence[dict[str, str]], n: int, params: dict[str, Any]) -> dict[str, Any]:
-        body: dict[str, Any] = {"model": self.settings.model, "messages": [dict(m) for m in messages], "n": n,
-                                **self.settings.sampling(), **params}
-        return {key: value for key, value in body.items() if value is not None}  # `seed=None` unsets a default
+    def _request(self, messages: Sequence[Message], n: int, params: dict[str, Any]) -> tuple[ChatRequest, str]:
+        """The request to send and its cache key."""
+        merged = {key: value for key, value in {**self.settings.sampling(), **params}.items() if value is not None}
+        unsent_seed = merged.pop("seed", None) if self.settings.seed is None else None
+        request = ChatRequest(self.settings.model, alternating(messages), n, merged)
+        body = request.body()
+        if unsent_seed is not None:
+            body["unsent_seed"] = unsent_seed
+        return request, cache_key(body)
 
-    async def _request(self, body: dict[str, Any], agent: str) -> list[str]:
+    async def _ask(self, request: ChatRequest, key: str, agent: str) -> CachedReply:
         usage = self._usage.of(agent)
 
         def count_retry() -> None:
             usage.retries += 1
 
         async def call_model() -> CachedReply:
-            reply = await self._transport.chat(body, on_retry=count_retry)
+            fitted = await self._window.fit(request)
+            reply = await self._transport.chat(fitted, on_retry=count_retry)
             self._usage.record_call(agent, reply.prompt_tokens, reply.completion_tokens, reply.latency_s)
-            return CachedReply(texts=reply.texts, prompt_tokens=reply.prompt_tokens,
+            return CachedReply(texts=reply.texts, finish_reasons=reply.finish_reasons,
+                               max_tokens=fitted.params.get("max_tokens"), prompt_tokens=reply.prompt_tokens,
                                completion_tokens=reply.completion_tokens)
 
         try:
             if self._cache is None:
-                return (await call_model()).texts
-            reply, hit = await self._cache.get_or_compute(cache_key(body), call_model)
-        except LLMError:
+                reply, hit = await call_model(), False
+            else:
+                reply, hit = await self._cache.get_or_compute(key, call_model)
+        except LLMError as error:
             usage.failures += 1
+            if isinstance(error, ContextLengthExceeded) and error.limit:
+                self._window.learn(error.limit)
             raise
-        if hit:
-            usage.cache_hits += 1
-        return reply.texts
+        usage.cache_hits += hit
+        usage.truncated += reply.finish_reasons.count("length")
+        return reply
 
     async def complete(
-        self, messages: Sequence[dict[str, str]], *, agent: str = "default", n: int = 1, **params: Any
+        self, messages: Sequence[Message], *, agent: str = "default", n: int = 1, **params: Any
     ) -> list[str]:
         """`n` completions of the conversation (one request); `params` override the sampling defaults."""
-        return await self._request(self._body(messages, n, params), agent)
+        return (await self._ask(*self._request(messages, n, params), agent)).texts
 
-    async def _structured_texts(
-        self, messages: Sequence[dict[str, str]], schema: type[BaseModel], agent: str, n: int,
-        params: dict[str, Any],
-    ) -> list[str]:
-        fallback = self._body(with_json_instructions(messages, schema), n, params)
-        if self.response_format_unsupported:
-            return await self._request(fallback, agent)
-        try:
-            return await self._request(self._body(messages, n, {**params,
-                                                                "response_format": response_format(schema)}), agent)
-        except RequestRejected as error:
-            if error.status not in _UNSUPPORTED_FORMAT_STATUSES:
-                raise
-            texts = await self._request(fallback, agent)  # raises too if the rejection was about something else
-            self.response_format_unsupported = True
-            return texts
+    async def _structured_reply(
+        self, messages: Sequence[Message], schema: type[BaseModel], agent: str, n: int, params: dict[str, Any],
+    ) -> CachedReply:
+        if not self._formats.prompt_only(schema):
+            constrained = {**params, "response_format": response_format(schema)}
+            try:
+                return await self._ask(*self._request(messages, n, constrained), agent)
+            except RequestRejected as error:
+                # A plain 400/422 may be the server refusing response_format; the typed refusals (key, model,
+                # role order) are not. Ask by prompt once: if that is refused too, it was not the format.
+                if type(error) is not RequestRejected or error.status not in _UNSUPPORTED_FORMAT_STATUSES:
+                    raise
+                reply = await self._ask(*self._request(with_json_instructions(messages, schema), n, params), agent)
+                self._formats.refused(schema, str(error))
+                self._formats.counted(schema)
+                return reply
+        self._formats.counted(schema)
+        return await self._ask(*self._request(with_json_instructions(messages, schema), n, params), agent)
 
     async def structured(
-        self, messages: Sequence[dict[str, str]], schema: type[T], *, agent: str = "default", n: int = 1,
-        **params: Any,
+        self, messages: Sequence[Message], schema: type[T], *, agent: str = "default", n: int = 1, **params: Any,
     ) -> list[T]:
-        """Replies validated as `schema`: the valid ones of `n` samples; re-asks (bounded) while none is valid.
-
-        Raises OutputRejected, with the validation error, when every attempt is invalid.
-        """
-        conversation: list[dict[str, str]] = [dict(message) for message in messages]
-        problems: list[str] = []
-        attempts = self.settings.structured_reasks + 1
-        for _ in range(attempts):
-            texts = await self._structured_texts(conversation, schema, agent, n, params)
-            valid, problems = parse_replies(texts, schema)
-            if valid:
-                return valid
-            conversation = with_reask(conversation, texts[0] if texts else "", problems[0] if problems else
-                                      "empty reply")
+        """The replies of one request with `n` choices that are valid `schema` instances (invalid ones are
+        dropped). Raises OutputRejected, with the first choice's text and why it was rejected, when none is."""
+        reply = await self._structured_reply(messages, schema, agent, n, params)
+        valid, problems = parse_choices(reply.texts, reply.finish_reasons, schema, reply.max_tokens)
+        if valid:
+            return valid
         reason = problems[0] if problems else "the server returned no choices"
-        raise OutputRejected(f"{agent}: no reply matched {schema.__name__} in {attempts} attempts; "
-                             f"last error: {reason}")
+        if len(problems) > 1:
+            reason = f"all {len(problems)} replies were rejected; the first because: {reason}"
+        raise OutputRejected(reason, reply=reply.texts[0] if reply.texts else None)
+
+    @property
+    def response_format_unsupported(self) -> bool:
+        """Whether the server refused `response_format` for any schema so far (those go prompt-only)."""
+        return bool(self._formats.prompt_only_requests)
+
+    @property
+    def in_flight(self) -> int:
+        """Requests on the wire right now."""
+        return self._transport.in_flight
 
     def usage(self) -> UsageReport:
-        """Calls, cache hits, failures, retries, tokens and latency per agent so far."""
-        return self._usage.report()
+        """Calls, cache hits, failures, retries, cut-off replies, tokens and latency per agent so far, and what
+        the client did to requests (prompt-only schemas, context fitting); cheap enough to poll."""
+        report = self._usage.report()
+        report.prompt_only_requests = dict(self._formats.prompt_only_requests)
+        report.context = dict(self._window.stats)
+        return report
 
     async def aclose(self) -> None:
         await self._transport.aclose()

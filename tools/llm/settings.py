@@ -1,44 +1,59 @@
-"""LLMSettings: which model, where it is served, how to sample, and how hard to try (the `[llm]` table)."""
+"""LLMSettings: which model, where it is served, how to sample, how hard to try (the `[llm]` table).
+
+Environment: `CODEMILL_LLM_<FIELD>` for every field, plus the short names `CODEMILL_BASE_URL` (comma-separated),
+`CODEMILL_MODEL` and `CODEMILL_API_KEY`. Unprefixed names of the old scheme that meant one thing only
+(`CODEMILL_CONCURRENCY`, ...) are still read, below the prefixed ones; the ambiguous ones are errors
+(`tools.settings.RETIRED_ENV`).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
-from tools.settings import CodemillSettings
+from tools.settings import RETIRED_ENV, CodemillSettings
 
 DEFAULT_MODEL = "Qwen/Qwen2.5-Coder-7B-Instruct"
+SEED_OFF = ("none", "off", "")  # spellings of "send no sampling seed" (--seed none, seed = "none")
 
 
 class LLMSettings(CodemillSettings):
-    """Settings of the LLM client; environment `CODEMILL_MODEL`, `CODEMILL_BASE_URL` (comma-separated), ..."""
+    """Settings of the LLM client."""
 
     config_section: ClassVar[str] = "llm"
-    model_config = SettingsConfigDict(populate_by_name=True)
+    removed_keys: ClassVar[dict[str, str]] = {
+        "structured_reasks": "re-asks have one budget, `max_reasks` in [synth]",
+    }
+    model_config = SettingsConfigDict(env_prefix="CODEMILL_LLM_", populate_by_name=True)
 
     model: str = DEFAULT_MODEL
     base_urls: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        validation_alias=AliasChoices("base_urls", "base_url", "CODEMILL_BASE_URLS", "CODEMILL_BASE_URL"),
         description="OpenAI-compatible endpoints, e.g. http://127.0.0.1:8000/v1; several are load-balanced",
     )
     api_key: SecretStr = SecretStr("EMPTY")
     # Sampling defaults; every call may override them.
     temperature: float = Field(0.7, ge=0.0, le=2.0)
     top_p: float = Field(0.95, gt=0.0, le=1.0)
-    max_tokens: int = Field(2048, ge=1)
-    seed: int | None = None
-    # Transport.
-    timeout_s: float = Field(120.0, gt=0.0, description="per request")
+    max_tokens: int = Field(2048, ge=1, description="reply budget; shrunk per request to fit the context")
+    seed: int | None = Field(0, description="sampling seed of requests that give none; None (`none`) sends no "
+                                            "seed at all, not even the agents' own per-request seeds")
+    # Transport: one loop owns retrying (the SDK's own retries are off).
+    timeout_s: float = Field(120.0, gt=0.0, description="seconds per request")
+    connect_timeout_s: float = Field(5.0, gt=0.0, description="seconds to open a connection")
     max_retries: int = Field(4, ge=0, description="retries of a transient failure (connection, timeout, 429, 5xx)")
     retry_initial_s: float = Field(0.5, ge=0.0, description="first backoff; doubles with jitter")
-    retry_max_s: float = Field(20.0, ge=0.0)
+    retry_max_s: float = Field(20.0, ge=0.0, description="longest backoff")
+    retry_after_max_s: float = Field(60.0, ge=0.0, description="longest wait a server's Retry-After may ask for")
     concurrency: int = Field(32, ge=1, description="requests in flight per endpoint")
-    # Structured output.
-    structured_reasks: int = Field(2, ge=0, description="re-asks after an invalid structured reply")
+    # The context window (vLLM reports max_model_len in /v1/models; that wins over this setting).
+    max_model_len: int = Field(2048, ge=64, description="the model's context in tokens, when the server does "
+                                                        "not report it")
+    min_reply_tokens: int = Field(256, ge=1, description="a prompt that leaves less room than this for the reply "
+                                                        "is trimmed, else fails its stage")
     # Cache of replies (exact replay of a re-run or a resumed run).
     cache_enabled: bool = True
     cache_path: Path | None = Path(".codemill/llm-cache.sqlite")
@@ -63,10 +78,26 @@ class LLMSettings(CodemillSettings):
                 raise ValueError(f"base URL must start with http:// or https://: {url!r}")
         return urls
 
+    @field_validator("seed", mode="before")
+    @classmethod
+    def _seed_off(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() in SEED_OFF:
+            return None
+        return value
+
     def sampling(self) -> dict[str, Any]:
-        """The default sampling parameters of a request (seed only when set)."""
+        """The default sampling parameters of a request (seed only when seeds are on)."""
         params: dict[str, Any] = {"temperature": self.temperature, "top_p": self.top_p,
                                   "max_tokens": self.max_tokens}
         if self.seed is not None:
             params["seed"] = self.seed
         return params
+
+
+LLMSettings.env_aliases = {
+    "CODEMILL_LLM_BASE_URL": "base_urls", "CODEMILL_BASE_URL": "base_urls", "CODEMILL_MODEL": "model",
+    "CODEMILL_API_KEY": "api_key",
+    # the old scheme's unambiguous names, read below the prefixed ones
+    **{f"CODEMILL_{name.upper()}": name for name in LLMSettings.model_fields
+       if f"CODEMILL_{name.upper()}" not in RETIRED_ENV},
+}

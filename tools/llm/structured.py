@@ -1,20 +1,27 @@
-"""Structured replies: the `response_format` a server enforces, and the prompt-only fallback for servers
-that do not (JSON instructions, tolerant extraction, pydantic validation, a re-ask naming the error)."""
+"""Structured replies: the `response_format` a server enforces, the prompt-only fallback for a schema a server
+refuses to enforce (JSON instructions, tolerant extraction), and reading replies into pydantic models.
+
+Reading never crashes on content: a reply nested deeper than the parser's recursion limit, or too large to
+hold, is a rejected reply like any other invalid one. A reply cut off at `max_tokens` is rejected whatever
+it parses to (a cut-off reply may still contain a complete inner object).
+"""
 
 from __future__ import annotations
 
 import json
+import logging
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from tools.errors import OutputRejected
+from tools.llm.backend import Message
 from tools.llm.extract import extract_json
 
 T = TypeVar("T", bound=BaseModel)
-
-Messages = Sequence[dict[str, str]]
+log = logging.getLogger("codemill.llm")
 
 
 def _closed(node: Any) -> Any:
@@ -41,7 +48,7 @@ def response_format(schema: type[BaseModel]) -> dict[str, Any]:
             "json_schema": {"name": schema.__name__, "schema": json_schema_of(schema), "strict": True}}
 
 
-def with_json_instructions(messages: Messages, schema: type[BaseModel]) -> list[dict[str, str]]:
+def with_json_instructions(messages: Sequence[Message], schema: type[BaseModel]) -> list[Message]:
     """The conversation plus a system note asking for one JSON object matching the schema."""
     note = ("Reply with a single JSON object and nothing else (no prose, no code fence). It must match this "
             f"JSON schema:\n{json.dumps(json_schema_of(schema), separators=(',', ':'))}")
@@ -52,32 +59,57 @@ def with_json_instructions(messages: Messages, schema: type[BaseModel]) -> list[
     return [{"role": "system", "content": note}, *messages]
 
 
-def with_reask(messages: Messages, reply: str, problem: str) -> list[dict[str, str]]:
-    """The conversation plus the invalid reply and what was wrong with it, so the model can fix it."""
-    return [*(dict(message) for message in messages), {"role": "assistant", "content": reply},
-            {"role": "user", "content": f"That reply was rejected: {problem}\nReply again with only a JSON "
-                                        "object that matches the schema."}]
-
-
 def parse_reply(text: str, schema: type[T]) -> T:
     """The reply as a `schema` instance, or OutputRejected with the reason (no JSON, or validation errors)."""
-    value = extract_json(text)
     try:
+        value = extract_json(text)
         return schema.model_validate(value)
     except ValidationError as error:
         problems = "; ".join(
             f"{'.'.join(str(part) for part in item['loc']) or '(root)'}: {item['msg']}" for item in error.errors()
         )
         raise OutputRejected(f"JSON does not match {schema.__name__}: {problems}") from error
+    except RecursionError as error:
+        raise OutputRejected("the reply is nested too deeply to read; keep the JSON flat") from error
+    except MemoryError as error:
+        raise OutputRejected("the reply is too large to read") from error
 
 
-def parse_replies(texts: list[str], schema: type[T]) -> tuple[list[T], list[str]]:
-    """Valid instances, and the rejection reasons of the others."""
+def parse_choices(
+    texts: Sequence[str], finish_reasons: Sequence[str | None], schema: type[T], max_tokens: int | None,
+) -> tuple[list[T], list[str]]:
+    """Valid instances, and the rejection reasons of the others (in choice order)."""
     valid: list[T] = []
     problems: list[str] = []
-    for text in texts:
+    for index, text in enumerate(texts):
+        if index < len(finish_reasons) and finish_reasons[index] == "length":
+            limit = f" of {max_tokens} tokens" if max_tokens else ""
+            problems.append(f"the reply was cut off at the length limit{limit} before it was complete; "
+                            "write a shorter reply")
+            continue
         try:
             valid.append(parse_reply(text, schema))
         except OutputRejected as error:
             problems.append(str(error))
     return valid, problems
+
+
+class FormatSupport:
+    """Which schemas the server refused to enforce through `response_format`: those go prompt-only, each
+    logged once and its requests counted; every other schema keeps constrained decoding."""
+
+    def __init__(self) -> None:
+        self._refused: set[type[BaseModel]] = set()
+        self.prompt_only_requests: Counter[str] = Counter()
+
+    def prompt_only(self, schema: type[BaseModel]) -> bool:
+        return schema in self._refused
+
+    def refused(self, schema: type[BaseModel], reason: str) -> None:
+        if schema not in self._refused:
+            self._refused.add(schema)
+            log.warning("the server refused response_format for %s (%s): asking for it by prompt instructions "
+                        "from now on, without constrained decoding", schema.__name__, reason)
+
+    def counted(self, schema: type[BaseModel]) -> None:
+        self.prompt_only_requests[schema.__name__] += 1

@@ -1,38 +1,33 @@
-"""Getting one chat-completion request answered: endpoint choice, per-endpoint concurrency, bounded retries.
+"""Getting one request answered: which endpoints may be used, balancing over them under a cap per endpoint,
+and the one loop that retries transient failures.
 
-Each base URL is an `Endpoint` that speaks the OpenAI chat-completions protocol over httpx directly (one
-JSON POST, the reply's JSON read as a dict) and an asyncio semaphore that caps its requests in flight.
-The `openai` SDK is not on this path: its request transformation and pydantic response models cost more
-CPU per request than the whole rest of the client, and vLLM's extra fields need no translation when the
-body is sent as is. Every slot of the cap has its own single-connection httpx transport (kept alive between
-requests): httpcore's shared pool rescans, and polls the socket of, every connection for each request it
-schedules, which at 32 connections cost more CPU than the request itself.
-A request first waits for a free slot anywhere (one semaphore sized to the sum of the caps), then takes the
-endpoint with the fewest requests in flight; choosing only when a slot is free means a fast server, which
-frees slots sooner, gets more work than a slow one. An endpoint that just failed transiently cools down
-(backoff that grows with consecutive failures) and is chosen only when no healthy one has room; a retry
-chooses again. Only transient failures are retried (connection, timeout, malformed body, 408, 429, 5xx);
-any other 4xx ends the call at once as `RequestRejected`.
+Each endpoint is a backend (`tools.llm.backend`) behind an asyncio semaphore that caps its requests in
+flight. A request first waits for a free slot anywhere (one semaphore sized to the sum of the caps), then
+takes the endpoint with the fewest requests in flight, so a fast server, which frees slots sooner, gets more
+work than a slow one. An endpoint that just failed transiently cools down and is chosen only when no healthy
+one has room; a retry chooses again. Only `Transient` and `EndpointUnreachable` are retried, at most
+`max_retries` times, after the server's `Retry-After` when it gave one (up to `retry_after_max_s`), else an
+exponential backoff with jitter capped at `retry_max_s`. Every other error ends the call at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import itertools
-import json
+import random
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
-import httpx
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential, wait_random
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
-from tools.errors import ConfigError, LLMError
+from tools.errors import ConfigError, EndpointUnreachable, Transient
+from tools.llm.backend import ChatBackend, ChatReply, ChatRequest
 from tools.llm.settings import LLMSettings
 
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+RETRYABLE = (Transient, EndpointUnreachable)
 _remote_forbidden = False
 
 
@@ -48,136 +43,55 @@ def check_endpoint_allowed(base_url: str, allow_remote: bool) -> None:
         raise ConfigError(f"remote model requests are disabled (allow_remote is off): {base_url}")
 
 
-class RequestRejected(LLMError):
-    """The server refused the request itself (a 4xx other than 408/429): retrying the same body is futile."""
-
-    def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class HTTPFailure(Exception):
-    """A non-200 answer: its status and the server's own error message."""
-
-    def __init__(self, status: int, detail: str) -> None:
-        super().__init__(f"HTTP {status}: {detail}")
-        self.status = status
-        self.detail = detail
-
-
-class MalformedResponse(Exception):
-    """A 200 whose body is not a chat completion (cut off or garbled on the way): retried like a dropped
-    connection."""
-
-
-def is_transient(error: BaseException) -> bool:
-    """Connection problems, timeouts, malformed bodies, 408, 429 and 5xx: worth another try."""
-    if isinstance(error, HTTPFailure):
-        return error.status in (408, 429) or error.status >= 500
-    return isinstance(error, httpx.TransportError | MalformedResponse)
-
-
-@dataclass
-class Reply:
-    """The parts of a completion the client uses."""
-
-    texts: list[str]
-    prompt_tokens: int
-    completion_tokens: int
-    latency_s: float
-    endpoint: str
+def backoff_s(failures: int, initial_s: float, cap_s: float) -> float:
+    """`initial * 2**(failures - 1)`, capped; the exponent is bounded so that no count of failures overflows."""
+    return min(cap_s, initial_s * 2.0 ** min(max(failures - 1, 0), 32))
 
 
 class Endpoint:
-    """One OpenAI-compatible server: a keep-alive connection per slot and the semaphore that caps them."""
+    """One backend and the semaphore that caps its requests in flight."""
 
-    def __init__(self, base_url: str, settings: LLMSettings) -> None:
-        self.base_url = base_url
+    def __init__(self, backend: ChatBackend, settings: LLMSettings) -> None:
+        self.backend = backend
         self.capacity = settings.concurrency
         self.in_flight = 0  # reserved by the Transport, released when the request ends
         self.semaphore = asyncio.Semaphore(settings.concurrency)
         self.failures_in_a_row = 0
         self.cooling_until = 0.0  # time.monotonic() before which other endpoints are preferred
         self._backoff = (settings.retry_initial_s, max(settings.retry_max_s, settings.retry_initial_s))
-        self.url = httpx.URL(base_url.rstrip("/") + "/chat/completions")
-        self._headers = {"Authorization": f"Bearer {settings.api_key.get_secret_value()}",
-                         "Content-Type": "application/json", "Accept": "application/json"}
-        self._timeout = httpx.Timeout(settings.timeout_s).as_dict()
-        self._ssl_context = httpx.create_ssl_context()  # shared: loading the CA bundle costs ~50 ms per client
-        # One single-connection transport per slot, created on first use and kept alive. A transport rather
-        # than an AsyncClient: no cookies, redirects or auth hooks to run on every request.
-        self._idle: list[httpx.AsyncHTTPTransport] = []
-        self._connections: list[httpx.AsyncHTTPTransport] = []
 
-    def _take_connection(self) -> httpx.AsyncHTTPTransport:
-        if self._idle:
-            return self._idle.pop()
-        connection = httpx.AsyncHTTPTransport(verify=self._ssl_context,
-                                              limits=httpx.Limits(max_connections=1, max_keepalive_connections=1))
-        self._connections.append(connection)
-        return connection
-
-    async def chat(self, body: dict[str, Any]) -> Reply:
-        """Send one request on a slot the caller reserved (`in_flight += 1`); the slot is freed here."""
+    async def chat(self, request: ChatRequest) -> ChatReply:
+        """Send on a slot the caller reserved (`in_flight += 1`); the slot is freed here."""
         try:
             async with self.semaphore:  # never waits behind the Transport; the hard cap on this server
-                connection = self._take_connection()  # the semaphore bounds the connections to the cap
                 try:
-                    reply = await self._send(connection, body)
-                except Exception as error:
-                    if is_transient(error):
-                        self.failures_in_a_row += 1
-                        initial, cap = self._backoff
-                        self.cooling_until = time.monotonic() + min(cap, initial * 2 ** self.failures_in_a_row)
+                    reply = await self.backend.chat(request)
+                except RETRYABLE as error:
+                    self.failures_in_a_row += 1
+                    pause = getattr(error, "retry_after", None) or backoff_s(self.failures_in_a_row, *self._backoff)
+                    self.cooling_until = time.monotonic() + pause
                     raise
-                finally:
-                    self._idle.append(connection)
                 self.failures_in_a_row = 0
                 return reply
         finally:
             self.in_flight -= 1
 
-    async def _send(self, connection: httpx.AsyncHTTPTransport, body: dict[str, Any]) -> Reply:
-        request = httpx.Request("POST", self.url, headers=self._headers,
-                                content=json.dumps(body, ensure_ascii=False).encode(),
-                                extensions={"timeout": self._timeout})
-        started = time.perf_counter()
-        response = await connection.handle_async_request(request)
-        try:
-            await response.aread()
-        finally:
-            await response.aclose()
-        latency = time.perf_counter() - started
-        if response.status_code != 200:
-            raise HTTPFailure(response.status_code, _error_detail(response))
-        try:
-            completion = json.loads(response.content)
-            choices = sorted(completion["choices"], key=lambda choice: choice["index"])
-            texts = [choice["message"].get("content") or "" for choice in choices]
-            usage = completion.get("usage") or {}
-            return Reply(texts=texts, prompt_tokens=int(usage.get("prompt_tokens") or 0),
-                         completion_tokens=int(usage.get("completion_tokens") or 0),
-                         latency_s=latency, endpoint=self.base_url)
-        except (ValueError, LookupError, TypeError, AttributeError) as error:  # JSONDecodeError is a ValueError
-            raise MalformedResponse(f"response is not a chat completion: {error!r}") from error
-
-    async def aclose(self) -> None:
-        await asyncio.gather(*(connection.aclose() for connection in self._connections))
-
 
 class Transport:
-    """All endpoints of one client; `chat` returns a Reply or raises LLMError naming endpoint and model."""
+    """All endpoints of one client; `chat` returns a reply or raises the last typed error."""
 
-    def __init__(self, settings: LLMSettings) -> None:
-        if not settings.base_urls:
+    def __init__(self, settings: LLMSettings, backends: Sequence[ChatBackend]) -> None:
+        if not backends:
             raise ConfigError("no model endpoint: give --base-url URL (or CODEMILL_BASE_URL), or start one "
                               "with `python run.py serve`")
-        for url in settings.base_urls:
-            check_endpoint_allowed(url, settings.allow_remote)
         self.settings = settings
-        self.endpoints = [Endpoint(url, settings) for url in settings.base_urls]
+        self.endpoints = [Endpoint(backend, settings) for backend in backends]
         self._free_slots = asyncio.Semaphore(sum(endpoint.capacity for endpoint in self.endpoints))
         self._turn = itertools.count()
+
+    @property
+    def in_flight(self) -> int:
+        return sum(endpoint.in_flight for endpoint in self.endpoints)
 
     def pick(self) -> Endpoint:
         """The endpoint with room and the fewest requests in flight; ties rotate so idle servers share."""
@@ -187,57 +101,37 @@ class Transport:
         return min((e for e in rotated if e.in_flight < e.capacity),
                    key=lambda endpoint: (endpoint.cooling_until > now, endpoint.in_flight))
 
-    async def _send(self, body: dict[str, Any], tried: list[Endpoint]) -> Reply:
+    async def _send(self, request: ChatRequest) -> ChatReply:
         async with self._free_slots:
             endpoint = self.pick()  # some endpoint has room: the slots taken never exceed the sum of caps
             endpoint.in_flight += 1
-            tried.append(endpoint)
-            return await endpoint.chat(body)
+            return await endpoint.chat(request)
 
-    async def chat(self, body: dict[str, Any], on_retry: Callable[[], None] | None = None) -> Reply:
+    def _wait_s(self, state: RetryCallState) -> float:
         settings = self.settings
+        error = state.outcome.exception() if state.outcome is not None else None
+        retry_after = getattr(error, "retry_after", None)
+        if retry_after is not None:
+            return min(retry_after, settings.retry_after_max_s)
+        pause = backoff_s(state.attempt_number, settings.retry_initial_s, settings.retry_max_s)
+        return pause + random.uniform(0, settings.retry_initial_s)  # jitter: retries of many threads spread out
+
+    async def chat(self, request: ChatRequest, on_retry: Callable[[], None] | None = None) -> ChatReply:
+        attempts = self.settings.max_retries + 1
         retrying = AsyncRetrying(
-            retry=retry_if_exception(is_transient),
-            stop=stop_after_attempt(settings.max_retries + 1),
-            # initial * 2**attempt up to the cap, plus up to `initial` of jitter so retries do not align
-            wait=wait_exponential(multiplier=settings.retry_initial_s, max=settings.retry_max_s)
-            + wait_random(0, settings.retry_initial_s),
-            before_sleep=(lambda _state: on_retry()) if on_retry else None,
-            reraise=True,
-        )
-        tried: list[Endpoint] = []
+            retry=retry_if_exception_type(RETRYABLE), stop=stop_after_attempt(attempts), wait=self._wait_s,
+            before_sleep=(lambda _state: on_retry()) if on_retry else None, reraise=True)
         try:
             async for attempt in retrying:
                 with attempt:
-                    return await self._send(body, tried)
-        except HTTPFailure as error:
-            endpoint = tried[-1]
-            where = f"{endpoint.base_url} (model {body.get('model')!r})"
-            if is_transient(error):
-                raise LLMError(f"{where} kept failing with HTTP {error.status} after "
-                               f"{settings.max_retries + 1} attempts: {error.detail}") from error
-            raise RequestRejected(f"{where} rejected the request with HTTP {error.status}: {error.detail}",
-                                  error.status) from error
-        except (httpx.TransportError, MalformedResponse) as error:
-            endpoint = tried[-1]
-            what = "timed out" if isinstance(error, httpx.TimeoutException) else f"failed ({error!r})"
-            raise LLMError(f"{endpoint.base_url} (model {body.get('model')!r}) {what} "
-                           f"{settings.max_retries + 1} times in a row") from error
+                    return await self._send(request)
+        except RETRYABLE as error:
+            if attempts == 1:
+                raise
+            exhausted = copy.copy(error)  # same type and retry_after; the message says it was retried
+            exhausted.args = (f"{error} ({attempts} attempts in a row)",)
+            raise exhausted from error
         raise AssertionError("unreachable: tenacity either returns or raises")
 
     async def aclose(self) -> None:
-        await asyncio.gather(*(endpoint.aclose() for endpoint in self.endpoints))
-
-
-def _error_detail(response: httpx.Response) -> str:
-    """The server's error message (OpenAI's `{"error": {"message": ...}}` or a bare `message`), else the body."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict):
-        inner = body.get("error")
-        message = inner.get("message") if isinstance(inner, dict) else body.get("message")
-        if message:
-            return str(message)[:500]
-    return (response.text or response.reason_phrase)[:500]
+        await asyncio.gather(*(endpoint.backend.aclose() for endpoint in self.endpoints))

@@ -13,6 +13,7 @@ class AgentUsage(BaseModel):
     cache_hits: int = 0
     failures: int = 0
     retries: int = 0
+    truncated: int = 0  # replies cut off at max_tokens
     prompt_tokens: int = 0
     completion_tokens: int = 0
     latency_total_s: float = 0.0
@@ -23,9 +24,16 @@ class AgentUsage(BaseModel):
 
 
 class UsageReport(BaseModel):
-    """Usage per agent name; `rich.print(report)` shows it as a table."""
+    """Usage per agent name, plus what the client did to requests (for the manifest); `rich.print(report)`
+    shows it as a table."""
 
     agents: dict[str, AgentUsage] = Field(default_factory=dict)
+    prompt_only_requests: dict[str, int] = Field(
+        default_factory=dict, description="per schema: requests asked by prompt because the server refused "
+                                          "response_format for it")
+    context: dict[str, int] = Field(default_factory=dict,
+                                    description="requests fitted to the context: max_tokens_shrunk, "
+                                                "reasks_trimmed, too_long")
 
     def total(self) -> AgentUsage:
         total = AgentUsage()
@@ -36,16 +44,23 @@ class UsageReport(BaseModel):
 
     def table(self) -> Table:
         table = Table(title="LLM usage")
-        for header in ["agent", "calls", "cache hits", "failures", "retries", "prompt tok", "completion tok",
-                       "latency total s", "latency mean s"]:
+        for header in ["agent", "calls", "cache hits", "failures", "retries", "cut off", "prompt tok",
+                       "completion tok", "latency total s", "latency mean s"]:
             table.add_column(header, justify="left" if header == "agent" else "right")
         rows = sorted(self.agents.items())
         if len(rows) > 1:
             rows.append(("total", self.total()))
         for name, usage in rows:
             table.add_row(name, str(usage.calls), str(usage.cache_hits), str(usage.failures),
-                          str(usage.retries), str(usage.prompt_tokens), str(usage.completion_tokens),
-                          f"{usage.latency_total_s:.2f}", f"{usage.latency_mean_s:.3f}")
+                          str(usage.retries), str(usage.truncated), str(usage.prompt_tokens),
+                          str(usage.completion_tokens), f"{usage.latency_total_s:.2f}", f"{usage.latency_mean_s:.3f}")
+        notes = []
+        if self.prompt_only_requests:
+            asked = ", ".join(f"{schema} {count}" for schema, count in self.prompt_only_requests.items())
+            notes.append(f"asked by prompt, without constrained decoding: {asked}")
+        if any(self.context.values()):
+            notes.append("fitted to the context: " + ", ".join(f"{k} {v}" for k, v in self.context.items() if v))
+        table.caption = "; ".join(notes) or None
         return table
 
     def __rich__(self) -> Table:
@@ -53,7 +68,8 @@ class UsageReport(BaseModel):
 
 
 class UsageCounter:
-    """Mutable per-agent counters behind `LLMClient.usage()` (single event loop: no locking needed)."""
+    """Mutable per-agent counters behind `LLMClient.usage()`, updated as each request ends, so a live display
+    may read them at any time (single event loop: no locking needed)."""
 
     def __init__(self) -> None:
         self._agents: dict[str, AgentUsage] = {}

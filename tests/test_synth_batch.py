@@ -1,0 +1,344 @@
+"""The batch runner's guarantees, with scripted agents (no LLM, no sandbox): one failing thread never stops the
+others, infrastructure leaves threads unfinished (the sandbox only for a bounded number of runs), the circuit
+breaker reacts to every endpoint failure class, plug-ins keep to their declared writes, `--retry-failed`
+supersedes a thread's rows, task types never change on resume, one writer per OUTDIR, live events through
+LangGraph's custom stream."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+from graphs.batch import BatchRunner
+from graphs.breaker import EndpointsFailing, SandboxFailing
+from graphs.context import Event, RunContext, SynthSettings
+from graphs.outdir_lock import OutdirBusy, OutdirLock
+from graphs.scheduler import BoundedScheduler, threads_for
+from graphs.state import Review, SeedInput, SynthesisState, TaskType
+from tests.test_graph_routing import ScriptedExecutor, ScriptedGenerator, roster, rows, seeds
+from tools.errors import (
+    AuthFailed,
+    ConfigError,
+    ContextLengthExceeded,
+    EndpointUnreachable,
+    RoleOrderRejected,
+    SandboxError,
+    Transient,
+    UnknownModel,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def context(**settings: Any) -> RunContext:
+    mix = {TaskType.GENERATION: 1.0, TaskType.SUMMARIZATION: 0.0, TaskType.REPAIR: 0.0, TaskType.TRANSLATION: 0.0}
+    return RunContext(settings=SynthSettings(**{"task_mix": mix, **settings}), llm=None, sandbox=None, pool=None)
+
+
+class Exploding(ScriptedGenerator):
+    """Raises `error` for the seeds in `bad`, like a buggy plug-in or a validation that overflows."""
+
+    def __init__(self, bad: set[str], error: BaseException) -> None:
+        super().__init__()
+        self.bad, self.error = bad, error
+
+    async def __call__(self, state: SynthesisState, ctx: RunContext) -> dict[str, Any]:
+        if state.seed.id in self.bad:
+            raise self.error
+        return await super().__call__(state, ctx)
+
+
+class FlakyExecutor(ScriptedExecutor):
+    """The sandbox loses every check of the seeds in `lost` (SandboxError out of the executor)."""
+
+    def __init__(self, lost: set[str]) -> None:
+        self.lost = lost
+
+    async def __call__(self, state: SynthesisState, ctx: RunContext) -> dict[str, Any]:
+        if state.seed.id in self.lost:
+            raise SandboxError("sandbox worker lost twice during this check")
+        return await super().__call__(state, ctx)
+
+
+def ledger(outdir: Path) -> dict[str, dict]:
+    return {row["seed_id"]: row for row in rows(outdir / "ledger.jsonl")}
+
+
+@pytest.mark.parametrize("error", [RecursionError("maximum recursion depth exceeded"), MemoryError(),
+                                   KeyError("instance"), ZeroDivisionError("division by zero")])
+async def test_any_exception_in_one_thread_is_that_threads_failure(tmp_path: Path, error: BaseException) -> None:
+    runner = BatchRunner(roster(generator=Exploding({"s1"}, error)), context(max_attempts=2), tmp_path, concurrency=3)
+    stats = await runner.run(seeds(4))
+    statuses = {seed: row["status"] for seed, row in ledger(tmp_path).items()}
+    assert statuses == {"s0": "accepted", "s1": "failed", "s2": "accepted", "s3": "accepted"}
+    failure = ledger(tmp_path)["s1"]["failures"][0]
+    assert failure["error_type"] == type(error).__name__ and failure["stage"] == "generate"
+    assert type(error).__name__ in failure["message"]
+    assert stats.status == {"accepted": 3, "failed": 1}
+
+
+class RogueReviewer:
+    """A reviewer that also overwrites the instance and the pairs it has no right to."""
+
+    name: ClassVar[str] = "rogue"
+    slot: ClassVar[str] = "reviewer"
+    reads: ClassVar[frozenset[str]] = frozenset({"instance"})
+    writes: ClassVar[frozenset[str]] = frozenset({"reviews"})
+
+    async def __call__(self, state: SynthesisState, ctx: RunContext) -> dict[str, Any]:
+        return {"reviews": [Review(reviewer=self.name, notes="fine")], "verification": {"pairs": []},
+                "instance": None}
+
+
+class BadValueReviewer(RogueReviewer):
+    name: ClassVar[str] = "bad-value"
+
+    async def __call__(self, state: SynthesisState, ctx: RunContext) -> dict[str, Any]:
+        return {"reviews": "not a list of reviews"}
+
+
+async def test_an_update_outside_the_declared_writes_is_a_failure_naming_agent_and_field(tmp_path: Path) -> None:
+    await BatchRunner(roster(reviewers=[RogueReviewer(), BadValueReviewer()]), context(), tmp_path).run(seeds(1))
+    (row,) = rows(tmp_path / "ledger.jsonl")
+    assert row["status"] == "accepted" and "pairs" in row["stages"]  # the instance and the pairs are intact
+    messages = {failure["agent"]: failure for failure in row["failures"]}
+    assert messages["rogue"]["error_type"] == "ContractViolation"
+    assert "'instance'" in messages["rogue"]["message"] and "'verification'" in messages["rogue"]["message"]
+    assert "'reviews'" in messages["bad-value"]["message"] and "invalid" in messages["bad-value"]["message"]
+    (sft,) = rows(tmp_path / "sft.jsonl")
+    assert sft["reviews"] == []  # neither rogue update was applied, not even its allowed part
+    assert len(rows(tmp_path / "dpo.jsonl")) == 1
+
+
+@pytest.mark.parametrize("error", [EndpointUnreachable("connection refused"), AuthFailed("key refused", 401),
+                                   UnknownModel("no such model", 404), RoleOrderRejected("roles must alternate", 400),
+                                   Transient("HTTP 503", retry_after=1.0)])
+async def test_every_endpoint_failure_class_trips_the_breaker_and_records_nothing(tmp_path: Path,
+                                                                                 error: Exception) -> None:
+    runner = BatchRunner(roster(generator=Exploding({f"s{i}" for i in range(6)}, error)), context(), tmp_path,
+                         concurrency=1)
+    with pytest.raises(EndpointsFailing, match="re-run to resume") as stopped:
+        await runner.run(seeds(6))
+    assert type(error).__name__ in str(stopped.value)
+    assert rows(tmp_path / "ledger.jsonl") == [] and rows(tmp_path / "sft.jsonl") == []
+    assert runner.stats.unfinished == {"endpoint": 5}
+    stats = await BatchRunner(roster(), context(), tmp_path).run(seeds(6))  # the endpoint is back
+    assert stats.status == {"accepted": 6} and len(rows(tmp_path / "ledger.jsonl")) == 6
+
+
+async def test_a_context_length_error_is_a_recorded_failure_not_an_endpoint_one(tmp_path: Path) -> None:
+    error = ContextLengthExceeded("the prompt takes 3000 tokens, more than the model's 2048", 2048)
+    await BatchRunner(roster(generator=Exploding({"s0"}, error)), context(max_attempts=1), tmp_path).run(seeds(2))
+    assert {seed: row["status"] for seed, row in ledger(tmp_path).items()} == {"s0": "failed", "s1": "accepted"}
+    assert ledger(tmp_path)["s0"]["failures"][0]["error_type"] == "ContextLengthExceeded"
+
+
+async def test_a_config_error_in_a_thread_stops_the_batch(tmp_path: Path) -> None:
+    runner = BatchRunner(roster(generator=Exploding({"s0"}, ConfigError("cannot write the LLM cache"))), context(),
+                         tmp_path, concurrency=1)
+    with pytest.raises(ConfigError, match="LLM cache"):
+        await runner.run(seeds(3))
+    assert rows(tmp_path / "ledger.jsonl") == []
+
+
+async def test_sandbox_failures_leave_a_thread_unfinished_for_a_bounded_number_of_runs(tmp_path: Path) -> None:
+    flaky = roster(executor=FlakyExecutor({"s0"}))
+    for run in (1, 2):
+        stats = await BatchRunner(flaky, context(max_infra_runs=3), tmp_path).run(seeds(2))
+        assert stats.unfinished == {"sandbox": 1}, run
+        assert set(ledger(tmp_path)) == {"s1"}
+    stats = await BatchRunner(flaky, context(max_infra_runs=3), tmp_path).run(seeds(2))
+    row = ledger(tmp_path)["s0"]
+    assert row["status"] == "failed" and row["failures"][-1]["error_type"] == "SandboxError"
+    assert "infrastructure failure" in row["failures"][-1]["message"] and "3 runs" in row["failures"][-1]["message"]
+    assert stats.unfinished == {}
+    stats = await BatchRunner(flaky, context(max_infra_runs=3), tmp_path).run(seeds(2))
+    assert stats.skipped == 2  # recorded: a resume no longer stalls on it
+
+
+async def test_a_sandbox_that_keeps_failing_stops_the_run(tmp_path: Path) -> None:
+    runner = BatchRunner(roster(executor=FlakyExecutor({f"s{i}" for i in range(8)})), context(), tmp_path,
+                         concurrency=1)
+    with pytest.raises(SandboxFailing, match="re-run to resume"):
+        await runner.run(seeds(8))
+    assert rows(tmp_path / "ledger.jsonl") == []
+
+
+async def test_retry_failed_supersedes_the_ledger_row_and_keeps_ids(tmp_path: Path) -> None:
+    await BatchRunner(roster(generator=ScriptedGenerator(fail_for={"s0"})), context(max_attempts=1),
+                      tmp_path).run(seeds(2))
+    before = ledger(tmp_path)
+    assert before["s0"]["status"] == "failed"
+    stats = await BatchRunner(roster(), context(), tmp_path).run(seeds(2))  # a plain re-run leaves it alone
+    assert stats.skipped == 2 and ledger(tmp_path)["s0"]["status"] == "failed"
+    stats = await BatchRunner(roster(), context(), tmp_path, retry_failed=True).run(seeds(2))
+    assert stats.retried == 1 and stats.status == {"accepted": 1}
+    after = rows(tmp_path / "ledger.jsonl")
+    assert len(after) == 2 and len({row["thread_id"] for row in after}) == 2  # one row per thread, never two
+    assert ledger(tmp_path)["s0"]["status"] == "accepted" and ledger(tmp_path)["s0"]["id"] == before["s0"]["id"]
+    (superseded,) = rows(tmp_path / "superseded.jsonl")
+    assert superseded["file"] == "ledger.jsonl" and superseded["row"]["status"] == "failed"
+    assert len(rows(tmp_path / "sft.jsonl")) == 2
+
+
+async def test_a_seed_keeps_its_task_type_when_the_mix_changes(tmp_path: Path) -> None:
+    await BatchRunner(roster(), context(), tmp_path).run(seeds(3))
+    summaries = {TaskType.SUMMARIZATION: 1.0, TaskType.GENERATION: 0.0, TaskType.REPAIR: 0.0,
+                 TaskType.TRANSLATION: 0.0}
+    stats = await BatchRunner(roster(), context(task_mix=summaries), tmp_path).run(seeds(4))
+    assert stats.skipped == 3 and stats.kept_task_types == 3
+    task_types = {row["seed_id"]: row["task_type"] for row in rows(tmp_path / "ledger.jsonl")}
+    assert task_types == {"s0": "generation", "s1": "generation", "s2": "generation", "s3": "summarization"}
+    assert len(rows(tmp_path / "ledger.jsonl")) == 4  # no second thread for a seed already done
+
+
+class Chatty(ScriptedGenerator):
+    async def __call__(self, state: SynthesisState, ctx: RunContext) -> dict[str, Any]:
+        ctx.emit(Event(thread=state.seed.id, agent=self.name, kind="rejected", payload={"attempt": 1}))
+        return await super().__call__(state, ctx)
+
+
+async def test_live_events_come_through_the_custom_stream(tmp_path: Path) -> None:
+    seen: list[Event] = []
+    runner = BatchRunner(roster(generator=Chatty()), context(), tmp_path, on_event=seen.append)
+    stats = await runner.run(seeds(2))
+    assert sorted(event.thread for event in seen) == ["s0", "s1"] and stats.events == {"rejected": 2}
+
+
+async def test_a_second_writer_on_the_same_outdir_stops_naming_the_holder(tmp_path: Path) -> None:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; from graphs.outdir_lock import OutdirLock\n"
+         f"OutdirLock(Path({str(tmp_path)!r})).acquire(); print('locked', flush=True); time.sleep(60)"],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        with pytest.raises(OutdirBusy, match=rf"in use by pid {holder.pid} on \S+, started \d{{4}}-"):
+            await BatchRunner(roster(), context(), tmp_path).run(seeds(1))
+        assert rows(tmp_path / "ledger.jsonl") == []
+    finally:
+        holder.kill()
+        holder.wait()
+    await BatchRunner(roster(), context(), tmp_path).run(seeds(1))  # the lock died with its process
+    assert len(rows(tmp_path / "ledger.jsonl")) == 1 and not (tmp_path / ".lock").exists()
+
+
+def test_the_lock_is_reentrant_in_one_process(tmp_path: Path) -> None:
+    with OutdirLock(tmp_path), OutdirLock(tmp_path):
+        assert json.loads((tmp_path / ".lock").read_text())["pid"] > 0
+    assert not (tmp_path / ".lock").exists()
+
+
+async def test_the_scheduler_bounds_the_work_in_flight_and_stops_it_on_error() -> None:
+    in_flight = peak = 0
+    started: list[int] = []
+
+    async def work(item: int) -> int:
+        nonlocal in_flight, peak
+        started.append(item)
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.01 if item != 5 else 30)
+        in_flight -= 1
+        return item
+
+    async def on_result(item: int) -> None:
+        if item == 7:
+            raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        await asyncio.wait_for(BoundedScheduler(3).run(range(50), work, on_result, lambda: False), 20)
+    assert peak == 3 and 5 in started and len(started) < 50  # item 5's 30 s wait was cancelled, not awaited
+
+
+def test_threads_are_sized_from_the_requests_in_flight() -> None:
+    assert threads_for(64, 1) == 128 and threads_for(32, 2) == 128 and threads_for(1, 0, 1.0) == 1
+
+
+def test_a_full_disk_while_writing_a_row_stops_with_one_line_and_no_torn_row(tmp_path: Path) -> None:
+    from graphs.error_policy import DiskFull
+    from graphs.state import Instance, Verdict
+    from graphs.thread_runner import ThreadResult
+    from graphs.writer import RunWriter
+
+    mount = tmp_path / "small"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)]).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        writer = RunWriter(mount)
+        (mount / "filler").write_bytes(b"x" * (64 * 1024 - 12 * 1024))
+        seed = SeedInput(id="big", code="x = 1")
+        instance = Instance(task_type=TaskType.SUMMARIZATION, task_name="t", instruction="Summarize.",
+                            output="word " * 4000)
+        state = SynthesisState(seed=seed, task_type=TaskType.SUMMARIZATION, instance=instance, attempt=1,
+                               verdict=Verdict(accepted=True), status="accepted")
+        result = ThreadResult("big:summarization", seed, TaskType.SUMMARIZATION, "accepted", state=state)
+        with pytest.raises(DiskFull, match="disk is full"):
+            writer.record(result)
+        writer.close()
+        for path in mount.glob("*.jsonl"):
+            data = path.read_bytes()
+            assert not data or data.endswith(b"\n"), path
+        assert rows(mount / "ledger.jsonl") == []  # the thread is not counted as done
+    finally:
+        subprocess.run(["umount", "-l", str(mount)])
+
+
+async def test_the_scheduler_grows_while_asked_and_never_past_its_bound() -> None:
+    running = 0
+    release = asyncio.Event()
+
+    async def work(item: int) -> int:
+        nonlocal running
+        running += 1
+        await release.wait()
+        running -= 1
+        return item
+
+    for grow, expected in ((True, 5), (False, 2)):
+        release.clear()
+        scheduler = BoundedScheduler(2, grow_while=lambda grow=grow: grow, max_concurrency=5)
+        task = asyncio.ensure_future(scheduler.run(range(20), work, _ignore, lambda: False))
+        await asyncio.wait_for(_until(lambda expected=expected: running == expected), 10)
+        release.set()
+        await asyncio.wait_for(task, 10)
+        assert scheduler.peak == expected
+
+
+async def _ignore(_: int) -> None:
+    return None
+
+
+async def _until(condition: Any) -> None:
+    while not condition():
+        await asyncio.sleep(0.01)
+
+
+def test_a_thread_whose_rows_cannot_be_serialized_is_recorded_as_failed_with_no_partial_rows(tmp_path: Path) -> None:
+    from graphs.state import Instance, Verdict
+    from graphs.thread_runner import ThreadResult
+    from graphs.writer import RunWriter
+
+    deep: dict[str, Any] = {}
+    node = deep
+    for _ in range(100_000):
+        node["a"] = {}
+        node = node["a"]
+    seed = SeedInput(id="deep", code="x = 1")
+    instance = Instance(task_type=TaskType.GENERATION, task_name="t", instruction="Write f.", output="def f(): pass",
+                        entry_point="f")
+    state = SynthesisState(seed=seed, task_type=TaskType.GENERATION, instance=instance, attempt=1,
+                           verdict=Verdict(accepted=True), tests=["assert f() is None"], status="accepted")
+    state.verification = {"matrix": [["passed"]], "pairs": [], "nested": deep}  # reaches the writer unchecked
+    with RunWriter(tmp_path) as writer:
+        ledger = writer.record(ThreadResult("deep:generation", seed, TaskType.GENERATION, "accepted", state=state))
+    assert ledger is not None and ledger.status == "failed" and ledger.failures[0]["stage"] == "write"
+    assert ledger.failures[0]["error_type"] in {"RecursionError", "ValueError"}  # pydantic: "depth exceeded"
+    assert rows(tmp_path / "sft.jsonl") == [] and rows(tmp_path / "matrix.jsonl") == []  # nothing half-written
+    assert [row["status"] for row in rows(tmp_path / "ledger.jsonl")] == ["failed"]
