@@ -11,9 +11,10 @@ from typing import Any, ClassVar
 
 from agents.llm_agent import GaveUp, LLMAgent
 from agents.schemas import CheckAnswer, Reply, judgement_schema
-from agents.validation import display_name
+from agents.validation import display_name, judgment_problem
 from graphs.context import RunContext
 from graphs.state import Failure, RubricCheck, SynthesisState, TaskType, Verdict
+from tools.errors import OutputRejected
 from tools.prompting import chat_messages
 
 RUBRICS: dict[TaskType, tuple[str, ...]] = {
@@ -29,8 +30,13 @@ OUTPUT_LABELS = {
 }
 
 
-def verdict_from(reply: Reply, task_type: TaskType) -> Verdict:
-    """The verdict in rubric order; accepted iff every check passed."""
+def verdict_from(reply: Reply, task_type: TaskType, prompt: str = "") -> Verdict:
+    """The verdict in rubric order; accepted iff every check passed. A judgment without substance (empty or
+    placeholder reasons, reasons or an analysis copied from the prompt) is rejected, to be re-asked."""
+    reasons = {name: getattr(reply, name).reason for name in RUBRICS[task_type]}
+    problem = judgment_problem(reasons, str(getattr(reply, "analysis", "")), prompt)
+    if problem is not None:
+        raise OutputRejected(problem)
     checks: list[RubricCheck] = []
     for name in RUBRICS[task_type]:
         answer: CheckAnswer = getattr(reply, name)
@@ -64,8 +70,10 @@ class RubricDiscriminator(LLMAgent):
         messages = chat_messages("discriminator/system.j2", f"discriminator/{task.value}.j2", **variables)
         schema = judgement_schema(RUBRICS[task])
         try:
-            [verdict] = await self.ask(state, ctx, messages, schema, lambda reply: verdict_from(reply, task),
-                                       stage="judge", temperature=0.0)
+            prompt = "\n".join(message["content"] for message in messages)
+            [verdict] = await self.ask(state, ctx, messages, schema,
+                                       lambda reply: verdict_from(reply, task, prompt), stage="judge",
+                                       temperature=0.0)
         except GaveUp as gave_up:
             return {"failures": [gave_up.failure]}
         update: dict[str, Any] = {"verdict": verdict, "feedback": verdict.reasons}

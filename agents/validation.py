@@ -174,3 +174,56 @@ def javascript_test_problem(test: str, entry_point: str) -> str | None:
     if _js_definition(entry_point).search(test):
         return f"redefines `{entry_point}` instead of testing it"
     return None
+
+
+PLACEHOLDERS = frozenset({
+    "", "n a", "na", "none", "null", "nil", "yes", "no", "true", "false", "ok", "okay", "reason", "reasons",
+    "todo", "tbd", "same", "see above", "as above", "pass", "passed", "fail", "failed", "x", "string", "text",
+    "analysis", "explanation", "because", "it does", "it is", "correct", "incorrect", "good", "fine"})
+_WORD = re.compile(r"[a-z0-9_]+")
+
+
+def _words(text: str) -> list[str]:
+    return _WORD.findall(text.lower())
+
+
+def placeholder(text: str, names: tuple[str, ...] = ()) -> bool:
+    """True for a non-answer: empty, punctuation ("..."), a stock word ("n/a", "yes"), or a check's name."""
+    words = " ".join(_words(text))
+    return words in PLACEHOLDERS or words in {name.replace("_", " ") for name in names}
+
+
+def copies(text: str, source: str, min_chars: int = 20) -> bool:
+    """True when `text` is, word for word, a stretch of `source` (a copied question or instruction)."""
+    words = " ".join(_words(text))
+    return len(words) >= min_chars and words in " ".join(_words(source))
+
+
+def repeats(text: str, source: str, share: float = 0.7) -> bool:
+    """True when most of `text`'s word trigrams come from `source`: an analysis restating the prompt."""
+    words = _words(text)
+    trigrams = {tuple(words[i:i + 3]) for i in range(len(words) - 2)}
+    if len(trigrams) < 4:
+        return False
+    seen = _words(source)
+    known = {tuple(seen[i:i + 3]) for i in range(len(seen) - 2)}
+    return len(trigrams & known) / len(trigrams) >= share
+
+
+def judgment_problem(reasons: dict[str, str], analysis: str, prompt: str) -> str | None:
+    """Why a rubric judgment has no substance (for a re-ask), or None: every check needs a reason of its
+    own, not a placeholder, not the rubric's or prompt's words copied back; the analysis likewise."""
+    names = tuple(reasons)
+    empty = [name for name, reason in reasons.items() if placeholder(reason, names)]
+    if empty:
+        return f"give a real reason for {', '.join(empty)}: a placeholder such as '...' or 'n/a' is not a reason"
+    copied = [name for name, reason in reasons.items() if copies(reason, prompt)]
+    if copied:
+        return (f"the reason for {', '.join(copied)} copies the question or the instance: say what you "
+                "found in the instance")
+    distinct = {" ".join(_words(reason)) for reason in reasons.values()}
+    if len(reasons) >= 3 and len(distinct) == 1:
+        return "every check has the same reason: give each check its own reason"
+    if placeholder(analysis) or copies(analysis, prompt) or repeats(analysis, prompt):
+        return "the analysis repeats the instructions or says nothing: summarise what you found"
+    return None

