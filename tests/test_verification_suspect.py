@@ -85,3 +85,15 @@ def test_a_lost_check_is_an_error_row_without_scores_or_pairs():
     assert "lost twice" in record["error"]
     assert record["matrix"] == [] and record["scores"] == {} and record["pairs"] == []
     assert record["top_candidate"] is None
+
+
+def test_javascript_timing_runs_share_a_runner_after_a_warm_up():
+    from tools.sandbox.models import Check
+    from tools.verification.efficiency import in_given_order, planned_checks, run_plan
+
+    checks = [Check(code=code, test="t", language="javascript") for code in ["a", "b", "a", "b", "a", "b"]]
+    plan = run_plan(checks)
+    assert [check.code for check in planned_checks(checks, plan)] == ["a"] * 4 + ["b"] * 4  # warm-up first
+    assert in_given_order(plan, list(range(len(plan)))) == [1, 5, 2, 6, 3, 7]  # warm-ups dropped
+    python = [Check(code="x", test="t")] * 3
+    assert run_plan(python) == [0, 1, 2]  # repeat-major, no warm-up: a fork is cheap

@@ -53,6 +53,35 @@ def timing_checks(candidates: list[str], timed: list[int], test: str, language: 
             for _ in range(repeats) for index in timed]
 
 
+def run_plan(checks: list[Check]) -> list[int | None]:
+    """The order to run timing checks in, as indices into `checks`: as given (repeat-major) for Python.
+    For JavaScript, candidate-major, so that a candidate's runs share one Node runner (a fresh runner per
+    run costs more than most code it times), each group led by a warm-up run (None: run `checks` of the
+    next index, result dropped) that takes the runner's start-up out of the figures."""
+    if not checks or checks[0].language != "javascript":
+        return list(range(len(checks)))
+    plan: list[int | None] = []
+    for index in sorted(range(len(checks)), key=lambda k: (checks[k].code, k)):
+        if not plan or plan[-1] is None or checks[plan[-1]].code != checks[index].code:
+            plan.append(None)
+        plan.append(index)
+    return plan
+
+
+def planned_checks(checks: list[Check], plan: list[int | None]) -> list[Check]:
+    """The checks to run for `plan` (a warm-up repeats the check after it)."""
+    return [checks[plan[position + 1] if index is None else index] for position, index in enumerate(plan)]
+
+
+def in_given_order(plan: list[int | None], results: list[CheckResult]) -> list[CheckResult]:
+    """Results run by `plan`, warm-ups dropped, put back in the checks' given order."""
+    kept = [(index, result) for index, result in zip(plan, results, strict=True) if index is not None]
+    placed: list[CheckResult | None] = [None] * len(kept)
+    for index, result in kept:
+        placed[index] = result
+    return placed  # type: ignore[return-value]
+
+
 def summarise(n_candidates: int, timed: list[int], results: list[CheckResult], repeats: int,
               trusted_tests: list[int], min_speedup: float, clock: Clock = "cpu") -> Efficiency:
     """Fold the timing runs into per-candidate medians; a candidate with any non-passing run is not timed."""

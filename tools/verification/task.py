@@ -20,7 +20,15 @@ from pydantic import BaseModel, Field, field_validator
 
 from tools.errors import SandboxError
 from tools.sandbox.models import Check, CheckResult, Limits, Status
-from tools.verification.efficiency import Clock, Efficiency, summarise, timing_checks
+from tools.verification.efficiency import (
+    Clock,
+    Efficiency,
+    in_given_order,
+    planned_checks,
+    run_plan,
+    summarise,
+    timing_checks,
+)
 from tools.verification.pairs import PreferencePair, correctness_pairs, efficiency_pairs
 from tools.verification.ranker_names import DEFAULT_PAIR_RANKER
 from tools.verification.rankers import RANKERS, rank_all
@@ -192,8 +200,9 @@ def verify_task(sandbox: Any, task: VerifyTask, config: VerifyConfig | None = No
         result = _score(task, cells, config, time.perf_counter() - start, static)
         trusted, timed, joined = _timing_plan(result, config)
         start = time.perf_counter()
-        runs = sandbox.run(timing_checks(task.candidates, timed, joined, task.language, config.repeats,
-                                         config.limits)) if timed else []
+        timing = timing_checks(task.candidates, timed, joined, task.language, config.repeats, config.limits)
+        plan = run_plan(timing)
+        runs = in_given_order(plan, sandbox.run(planned_checks(timing, plan))) if timed else []
     except SandboxError as error:
         return _failed(task, config, static, error)
     return _finish(result, trusted, timed, runs, config, time.perf_counter() - start)
@@ -209,8 +218,9 @@ async def averify_task(sandbox: Any, task: VerifyTask, config: VerifyConfig | No
         result = _score(task, cells, config, time.perf_counter() - start, static)
         trusted, timed, joined = _timing_plan(result, config)
         start = time.perf_counter()
-        runs = await sandbox.arun(timing_checks(task.candidates, timed, joined, task.language, config.repeats,
-                                                config.limits)) if timed else []
+        timing = timing_checks(task.candidates, timed, joined, task.language, config.repeats, config.limits)
+        plan = run_plan(timing)
+        runs = in_given_order(plan, await sandbox.arun(planned_checks(timing, plan))) if timed else []
     except SandboxError as error:
         return _failed(task, config, static, error)
     return _finish(result, trusted, timed, runs, config, time.perf_counter() - start)
