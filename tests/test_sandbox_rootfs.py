@@ -22,6 +22,8 @@ from tools.sandbox import isolation, rootfs
 
 SANDBOX_DIR = str(Path(isolation.__file__).parent)
 CHECKOUT = str(Path(__file__).resolve().parents[1])
+CHECKOUT_PARENT = str(Path(CHECKOUT).parent)
+SHARED = os.path.join(CHECKOUT_PARENT, "shared")  # benchmark answers, beside the checkout
 NODE = "/usr/bin/node"
 STDLIB = os.path.realpath(os.path.dirname(os.__file__))
 LIB_DYNLOAD = os.path.join(STDLIB, "lib-dynload")
@@ -242,12 +244,12 @@ def secrets_on_host(tmp_path_factory):
 @pytest.fixture(scope="module")
 def sealed_check(secrets_on_host):
     """One sealed driver run with the default (empty) allow-list and the hostile probe."""
-    forbidden = [*secrets_on_host, "/work/shared", "/work/shared/data", os.path.join(CHECKOUT, "README.md"),
+    forbidden = [*secrets_on_host, SHARED, os.path.join(SHARED, "data"), os.path.join(CHECKOUT, "README.md"),
                  os.path.join(CHECKOUT, "tools"), os.path.join(site_packages(), "pydantic"), site_packages(),
                  os.path.join(base_site_packages(), "pip"), "/opt", "/home", "/srv", "/var", "/mnt", "/media",
                  "/sys", "/run", "/boot", "/usr/lib/python3", "/usr/bin/python3", "/bin/sh", "/etc/passwd",
                  "/etc/shadow", "/etc/hostname", "/root/.bashrc", "/root/.pyenv/versions/3.11.7/include"]
-    listings = ["/", "/work", CHECKOUT, os.path.join(CHECKOUT, ".venv"), "/root", "/etc", "/dev",
+    listings = ["/", CHECKOUT_PARENT, CHECKOUT, os.path.join(CHECKOUT, ".venv"), "/root", "/etc", "/dev",
                 base_site_packages(), "/tmp", "/tmp/codemill-sandbox-test"]
     modules = sorted({name.split(".")[0] for name in os.listdir(LIB_DYNLOAD)}
                      | {"decimal", "json", "random", "sqlite3", "ssl", "ctypes", "asyncio", "multiprocessing",
@@ -270,12 +272,15 @@ def test_nothing_of_the_host_is_visible_but_the_runtime(sealed_check):
     assert check["exists"] and not any(check["exists"].values()), \
         [p for p, seen in check["exists"].items() if seen]
     listings = check["listings"]
-    assert listings["/"] == ["dev", "etc", "lib", "lib64", "proc", "root", "tmp", "usr", "work"]
-    assert listings["/work"] == ["main"] and listings[CHECKOUT] == [".venv"]
+    # Wherever the checkout is (CI clones it elsewhere), only the path down to its venv is there.
+    top = Path(CHECKOUT).parts[1]
+    assert listings["/"] == sorted({"dev", "etc", "lib", "lib64", "proc", "root", "tmp", "usr", top})
+    assert listings[CHECKOUT_PARENT] == [Path(CHECKOUT).name] and listings[CHECKOUT] == [".venv"]
     assert listings[os.path.join(CHECKOUT, ".venv")] == ["bin", "pyvenv.cfg"]  # no site-packages at all
     assert listings["/root"] == [".pyenv"] and listings["/etc"] == ["ld.so.cache"]
     assert listings[base_site_packages()] == []  # pyenv's own site-packages: covered
-    assert listings["/tmp"] == ["codemill-sandbox-test"]  # a fresh tmpfs: only the worker's base dir,
+    if top != "tmp":  # (a checkout under /tmp is bound inside the fresh tmpfs, beside the base dir)
+        assert listings["/tmp"] == ["codemill-sandbox-test"]  # a fresh tmpfs: only the worker's base dir,
     assert listings["/tmp/codemill-sandbox-test"] == "Permission denied"  # which checks cannot list (0711)
     assert listings["/dev"] == ["fd", "full", "null", "random", "shm", "stderr", "stdin", "stdout", "urandom",
                                 "zero"]
@@ -310,7 +315,7 @@ def test_the_check_sees_only_its_own_processes_and_the_worker_its_namespace(seal
     assert report["pid"] == 1 and report["root_pids"] == ["1"]  # the worker is init of its pid namespace
     assert proc["pids"] and set(proc["owners"]) == {proc["uid"]}  # hidepid: not even the worker
     assert proc["statm"] == 7 and proc["pidfd"] == "ok" and proc["worker"] == "No such file or directory"
-    host_mounts = {"/work", "/work/shared", "/sys", "/opt", "/mnt", "/home", "/srv", "/var"}
+    host_mounts = {CHECKOUT_PARENT, SHARED, "/sys", "/opt", "/mnt", "/home", "/srv", "/var"}
     assert not host_mounts & set(report["check"]["mount_points"])
 
 
