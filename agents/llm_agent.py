@@ -41,11 +41,6 @@ class GaveUp(AgentError):
         self.failure = failure
 
 
-def thread_id(state: SynthesisState) -> str:
-    """How events name the thread: one seed, one task type."""
-    return f"{state.seed.id}/{state.task_type.value}"
-
-
 def stable_seed(*parts: object) -> int:
     """A reproducible 31-bit integer from strings (Python's `hash` is salted per process)."""
     return zlib.crc32("\x1f".join(str(part) for part in parts).encode("utf-8")) & 0x7FFFFFFF
@@ -125,7 +120,7 @@ class LLMAgent:
         return accepted, rejections
 
     def _emit(self, ctx: RunContext, state: SynthesisState, kind: str, **payload: Any) -> None:
-        ctx.emit(Event(thread=thread_id(state), agent=self.name, kind=kind, payload=payload))
+        ctx.emit(Event(thread=state.thread_id, agent=self.name, kind=kind, payload=payload))
 
     def failed(self, stage: str, message: str) -> dict[str, Any]:
         """A partial update that records a failure of this agent without crashing the run."""

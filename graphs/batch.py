@@ -25,10 +25,12 @@ from graphs.breaker import CircuitBreaker
 from graphs.context import Event, RunContext
 from graphs.error_policy import DiskFull, disk_full, disk_full_message
 from graphs.plan import choose_task_type, plan_threads
-from graphs.records import FUNNEL, LedgerRow, ModelStamp, thread_id
+from graphs.records import FUNNEL, LedgerRow, ModelStamp
 from graphs.scheduler import BoundedScheduler, Scheduler
-from graphs.state import SeedInput, SynthesisState, TaskType
-from graphs.synthesis import Roster, compile_graph, state_serde_modules
+from graphs.serde import state_serde_modules
+from graphs.slots import Roster
+from graphs.state import SeedInput, SynthesisState, TaskType, thread_id
+from graphs.synthesis import compile_graph
 from graphs.thread_runner import ThreadResult, initial_state, run_thread
 from graphs.writer import RunWriter
 

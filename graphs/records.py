@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from graphs.state import SynthesisState, TaskType
+from graphs.state import SynthesisState, thread_id
 from tools.rows import JsonlWriter, stable_id
 
 OUTPUT_FILES = {"sft": "sft.jsonl", "dpo": "dpo.jsonl", "matrix": "matrix.jsonl", "ledger": "ledger.jsonl"}
@@ -111,11 +111,6 @@ class LedgerRow(BaseModel):
     sampling: dict[str, Any] = Field(default_factory=dict)
 
 
-def thread_id(seed_id: str, task_type: TaskType | str) -> str:
-    """One LangGraph thread per (seed, task type); stable across runs."""
-    return f"{seed_id}:{TaskType(task_type).value}"
-
-
 def provenance(state: SynthesisState) -> Provenance:
     seed = state.seed
     return Provenance(
@@ -152,7 +147,7 @@ def sft_row(state: SynthesisState) -> SFTRow | None:
     instance = state.instance
     user = prompt_text(state)
     return SFTRow(
-        id=stable_id("sft", thread_id(state.seed.id, state.task_type)),
+        id=stable_id("sft", state.thread_id),
         task_type=state.task_type.value, task_name=instance.task_name, instruction=instance.instruction,
         input=instance.input, output=instance.output,
         messages=[{"role": "user", "content": user}, {"role": "assistant", "content": instance.output}],
@@ -165,7 +160,7 @@ def sft_row(state: SynthesisState) -> SFTRow | None:
 def dpo_rows(state: SynthesisState) -> list[DPORow]:
     if state.verification is None or state.instance is None or not (state.verdict and state.verdict.accepted):
         return []
-    tid = thread_id(state.seed.id, state.task_type)
+    tid = state.thread_id
     rows = []
     for pair in state.verification.get("pairs", []):
         kind = pair.get("kind", "correctness")
@@ -183,7 +178,7 @@ def dpo_rows(state: SynthesisState) -> list[DPORow]:
 def matrix_row(state: SynthesisState) -> MatrixRow | None:
     if state.verification is None or state.instance is None:
         return None
-    tid = thread_id(state.seed.id, state.task_type)
+    tid = state.thread_id
     return MatrixRow(
         id=stable_id("matrix", tid), task_id=tid, task_type=state.task_type.value,
         language=state.instance.language, prompt=prompt_text(state), candidates=state.candidates,
@@ -194,7 +189,7 @@ def matrix_row(state: SynthesisState) -> MatrixRow | None:
 
 
 def ledger_row(state: SynthesisState, rows: dict[str, int], usage: dict[str, Any] | None = None) -> LedgerRow:
-    tid = thread_id(state.seed.id, state.task_type)
+    tid = state.thread_id
     status = state.status if state.status != "running" else "failed"
     return LedgerRow(
         id=stable_id("ledger", tid), thread_id=tid, seed_id=state.seed.id, task_type=state.task_type.value,

@@ -6,7 +6,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from agents.registry import AgentSpec, discover_agents
-from graphs.synthesis import ROLE_SLOTS, Roster, validate_roster
+from graphs.slots import ROLE_SLOTS, Roster, validate_roster
 from tools.errors import ConfigError
 from tools.settings import CodemillSettings
 

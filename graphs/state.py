@@ -25,6 +25,12 @@ class TaskType(StrEnum):
 EXECUTABLE_TASKS = frozenset({TaskType.GENERATION, TaskType.REPAIR, TaskType.TRANSLATION})
 
 
+def thread_id(seed_id: str, task_type: TaskType | str) -> str:
+    """One thread per (seed, task type), stable across runs: its checkpoint key, the name its events carry and
+    the source of its rows' ids."""
+    return f"{seed_id}:{TaskType(task_type).value}"
+
+
 class SeedInput(BaseModel):
     """The seed a thread works on (a subset of `tools.seeds.Seed`, so any seed line fits)."""
 
@@ -120,3 +126,7 @@ class SynthesisState(BaseModel):
     reviews: Annotated[list[Review], operator.add] = Field(default_factory=list)
     failures: Annotated[list[Failure], operator.add] = Field(default_factory=list)
     status: Literal["running", "accepted", "rejected", "failed"] = "running"
+
+    @property
+    def thread_id(self) -> str:
+        return thread_id(self.seed.id, self.task_type)

@@ -16,8 +16,7 @@ from typing import Any, Literal
 
 from graphs.context import Event, RunContext, SynthSettings
 from graphs.error_policy import ErrorKind, classify, describe
-from graphs.records import thread_id
-from graphs.state import Failure, SeedInput, SynthesisState, TaskType
+from graphs.state import Failure, SeedInput, SynthesisState, TaskType, thread_id
 from graphs.synthesis import thread_config
 
 ThreadStatus = Literal["accepted", "rejected", "failed", "unfinished"]

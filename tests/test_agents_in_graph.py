@@ -10,8 +10,9 @@ import pytest
 
 from agents.discriminator import RUBRICS
 from agents.registry import discover_agents
+from graphs.slots import Roster
 from graphs.state import SeedInput, SynthesisState, TaskType
-from graphs.synthesis import Roster, compile_graph
+from graphs.synthesis import compile_graph
 from tests.scripted_chat import ScriptedChat, scripted_context
 from tools.sandbox import Limits, Sandbox
 

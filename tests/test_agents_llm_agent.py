@@ -42,7 +42,7 @@ async def test_a_valid_first_reply_is_one_call() -> None:
     assert await EvenAgent().pick(STATE, ctx) == [4]
     [call] = chat.calls
     assert call.schema is Number and call.params == {"temperature": 0.3} and call.n == 1
-    assert [event.kind for event in events] == ["output"] and events[0].thread == "s1/generation"
+    assert [event.kind for event in events] == ["output"] and events[0].thread == "s1:generation"
 
 
 async def test_a_rejected_reply_is_shown_back_to_the_model_with_the_reason() -> None:

@@ -10,8 +10,9 @@ import pytest
 
 from graphs.batch import BatchRunner, choose_task_type
 from graphs.context import RunContext, SynthSettings
+from graphs.slots import Roster, validate_roster
 from graphs.state import ExecutionChecks, Instance, RubricCheck, SeedInput, SynthesisState, TaskType, Verdict
-from graphs.synthesis import Roster, draw, validate_roster
+from graphs.synthesis import draw
 from tools.errors import ConfigError, LLMError
 
 

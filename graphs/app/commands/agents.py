@@ -66,7 +66,7 @@ def _row(spec: AgentSpec) -> AgentRow:
 def roster_problems(specs: dict[str, AgentSpec]) -> dict[str, str]:
     """Each agent checked the way `synth` would check it: in its slot (or as the only reviewer) among the
     default agents. Only possible when every default is installed and healthy."""
-    from graphs.synthesis import ROLE_SLOTS, Roster, validate_roster
+    from graphs.slots import ROLE_SLOTS, Roster, validate_roster
 
     if any(slot not in specs for slot in ROLE_SLOTS):
         return {}

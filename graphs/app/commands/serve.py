@@ -1,7 +1,10 @@
 """`python run.py serve`: run a local vLLM OpenAI-compatible server until Ctrl-C, printing its base URL.
 
 Extra vLLM flags go after `--`: `python run.py serve --model M -- --max-num-seqs 64`; they override the
-launcher's defaults (tools/llm/launcher.py).
+launcher's defaults (tools/llm/launcher.py). `--model demo` (the default on a CPU machine when no model is
+configured) builds the built-in demo model once and serves it as `demo`. While it runs, the server is recorded
+under `[llm] model_cache_dir` (tools/llm/server_registry.py): `synth` and `chat` without an endpoint use it, and
+a second `serve` for the same model prints its URL instead of starting another.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from tools.settings import add_config_argument
 
 def configure(parser: argparse.ArgumentParser) -> None:
     add_config_argument(parser)
-    parser.add_argument("--model", help="HF model id or local directory (default: [llm] model / CODEMILL_MODEL)")
+    parser.add_argument("--model", help="HF model id, local directory, or `demo` (default: [llm] model / "
+                                        "CODEMILL_MODEL; on a CPU machine with none configured, demo)")
     parser.add_argument("--served-model-name", help="name clients use (default: the model)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000, help="0 picks a free port")
@@ -35,24 +39,52 @@ def _stop_on_sigterm(_signum: int, _frame: FrameType | None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tools.llm.launcher import VLLM_MODULE, VLLMServer
+    import os
+
+    from rich.console import Console
+
+    from graphs.app.model_endpoint import demo_directory, local_model, say
+    from tools.llm.launcher import VLLM_MODULE, VLLMServer, find_vllm_python, installed_device
+    from tools.llm.server_registry import RunningServer, forget_server, record_server, running_server
     from tools.llm.settings import LLMSettings
     from tools.settings import load_settings
 
-    model = args.model or load_settings(LLMSettings, config_file=args.config).model
+    console = Console(stderr=True, highlight=False)
+    settings = load_settings(LLMSettings, config_file=args.config, model=args.model)
+    python = find_vllm_python(settings.vllm_python)
+    found = installed_device(python) if python is not None else None
+    device = found if args.device == "auto" else args.device
+    wanted = local_model(settings, device, any_name=True)
+    served_name = args.served_model_name or wanted.served_model_name
+    if (running := running_server(settings.model_cache_dir, wanted.model)) is not None \
+            and running.served_model_name == served_name:
+        print(running.url, flush=True)
+        say(console, f"{served_name} is already being served at {running.url} (pid {running.pid}): not starting "
+                     f"another; use --base-url {running.url} --model {served_name}")
+        return 0
+    if python is None:  # the scripted stand-in (--vllm-module) runs with this interpreter
+        python = Path(sys.executable)
+    model = str(demo_directory(settings, python, console)) if wanted.is_demo else wanted.model
     extra = args.vllm_args[1:] if args.vllm_args[:1] == ["--"] else args.vllm_args
-    server = VLLMServer(model, host=args.host, port=args.port, served_model_name=args.served_model_name,
-                        device=args.device, extra_args=extra, log_path=args.log,
+    server = VLLMServer(model, host=args.host, port=args.port, served_model_name=served_name,
+                        device=args.device, extra_args=extra, log_path=args.log, python=python,
                         startup_timeout_s=args.startup_timeout, module=args.vllm_module or VLLM_MODULE)
-    print(f"starting vLLM for {model} ({server.device}); waiting until it answers...", file=sys.stderr, flush=True)
+    say(console, f"starting vLLM for {served_name} ({server.device}); waiting until it answers …")
     previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    record: RunningServer | None = None
     try:
         with server:
-            print(server.base_url, flush=True)
-            print(f"ready: use --base-url {server.base_url} --model {server.served_model_name} "
-                  f"(or CODEMILL_BASE_URL); Ctrl-C stops the server", file=sys.stderr, flush=True)
             assert server.process is not None
+            record = RunningServer(url=server.base_url, pid=server.process.pid, model=wanted.model,
+                                   served_model_name=served_name)
+            record_server(settings.model_cache_dir, record)
+            print(server.base_url, flush=True)
+            say(console, f"ready: use --base-url {server.base_url} --model {served_name} (or CODEMILL_BASE_URL); "
+                         f"synth and chat without --base-url use it too; Ctrl-C stops the server")
             code = server.process.wait()
     finally:
         signal.signal(signal.SIGTERM, previous)
-    raise LLMError(f"vLLM ({model}) exited on its own with code {code}")
+        if record is not None:
+            forget_server(settings.model_cache_dir, record)
+    del os
+    raise LLMError(f"vLLM ({served_name}) exited on its own with code {code}")

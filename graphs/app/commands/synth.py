@@ -45,7 +45,7 @@ from graphs.pool import FewShotPool
 from graphs.records import OUTPUT_FILES
 from graphs.roster import build_roster
 from graphs.scheduler import BoundedScheduler, threads_for
-from graphs.synthesis import Roster
+from graphs.slots import Roster
 from graphs.writer import cut_torn_tails
 from tools.errors import CodemillError, ConfigError
 from tools.llm import LLMClient, LLMSettings
