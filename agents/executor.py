@@ -92,7 +92,7 @@ class SandboxExecutor:
         if instance.task_type is TaskType.REPAIR:
             checks += [Check(code=instance.buggy_code, test=test, language=language, limits=limits)
                        for test in state.tests]
-        task = VerifyTask(task_id=f"{state.seed.id}/{instance.task_type.value}",
+        task = VerifyTask(task_id=state.thread_id,
                           prompt=_prompt(instance), language=language,
                           candidates=state.candidates, tests=state.tests)
         # A SandboxError (a check lost twice: the infrastructure, not the code) propagates: the batch leaves
@@ -105,13 +105,12 @@ class SandboxExecutor:
             raise SandboxError(result.error)
         total = len(state.tests)
         buggy = own[total:] if instance.task_type is TaskType.REPAIR else None
-        record = result.to_record() if result is not None else None
         trusted = trusted_tests(result.passed, result.top_candidate) if result is not None else list(range(total))
         execution = execution_checks(instance, own[:total], buggy, trusted)
         update: dict[str, Any] = {"checks": execution}
-        thread = f"{state.seed.id}/{state.task_type.value}"
+        thread = state.thread_id
         if result is not None:
-            update["verification"] = record
+            update["verification"] = result
             ctx.emit(Event(thread=thread, agent=self.name, kind="matrix",
                            payload={"matrix": result.matrix, "scores": result.scores,
                                     "ranker": result.ranker, "pairs": len(result.pairs)}))

@@ -136,7 +136,7 @@ def funnel_stages(state: SynthesisState) -> list[str]:
         stages.append("tested")
     if state.verification is not None:
         stages.append("executed")
-    if state.verification and state.verification.get("pairs"):
+    if state.verification is not None and state.verification.pairs:
         stages.append("pairs")
     return stages
 
@@ -162,15 +162,15 @@ def dpo_rows(state: SynthesisState) -> list[DPORow]:
         return []
     tid = state.thread_id
     rows = []
-    for pair in state.verification.get("pairs", []):
-        kind = pair.get("kind", "correctness")
+    for preference in state.verification.pairs:
+        pair = preference.model_dump(mode="json")
         metadata = dict(pair.get("metadata") or {})
         metadata.update({key: value for key, value in pair.items()
                          if key not in ("prompt", "chosen", "rejected", "kind", "metadata")})
         rows.append(DPORow(
-            id=stable_id("dpo", tid, pair["chosen"], pair["rejected"]), task_id=tid,
-            task_type=state.task_type.value, kind=kind, prompt=prompt_text(state), chosen=pair["chosen"],
-            rejected=pair["rejected"], metadata=metadata, provenance=provenance(state),
+            id=stable_id("dpo", tid, preference.chosen, preference.rejected), task_id=tid,
+            task_type=state.task_type.value, kind=preference.kind, prompt=prompt_text(state),
+            chosen=preference.chosen, rejected=preference.rejected, metadata=metadata, provenance=provenance(state),
         ))
     return rows
 
@@ -182,7 +182,7 @@ def matrix_row(state: SynthesisState) -> MatrixRow | None:
     return MatrixRow(
         id=stable_id("matrix", tid), task_id=tid, task_type=state.task_type.value,
         language=state.instance.language, prompt=prompt_text(state), candidates=state.candidates,
-        tests=state.tests, verification=state.verification,
+        tests=state.tests, verification=state.verification.to_record(),
         checks=state.checks.model_dump(mode="json") if state.checks else None,
         reviews=[review.model_dump(mode="json") for review in state.reviews],
     )

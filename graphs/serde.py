@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from graphs import state
+STATE_TYPES = {
+    "graphs.state": ("SeedInput", "TaskType", "Instance", "RubricCheck", "Verdict", "Review", "Failure",
+                     "ExecutionChecks"),
+    "tools.verification.task": ("VerifyResult",),
+    "tools.verification.pairs": ("PreferencePair",),
+    "tools.verification.efficiency": ("Efficiency", "Timing"),
+}
 
 
 def state_serde_modules() -> Sequence[tuple[str, str]]:
     """(module, name) of every type the state holds."""
-    names = ["SeedInput", "TaskType", "Instance", "RubricCheck", "Verdict", "Review", "Failure", "ExecutionChecks"]
-    return [(state.__name__, name) for name in names]
+    return [(module, name) for module, names in STATE_TYPES.items() for name in names]

@@ -6,11 +6,12 @@ import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
+from agents.base import SLOTS
 from graphs.nodes import origin
 from graphs.state import SynthesisState
 from tools.errors import ConfigError
 
-ROLE_SLOTS = ("generator", "discriminator", "test_writer", "executor")
+ROLE_SLOTS = SLOTS[:4]  # the roles; the last slot is the reviewers
 INPUT_FIELDS = frozenset({"seed", "task_type", "target_language", "max_attempts"})
 # Fields with a reducer: the only ones reviewers, which run in parallel, may write.
 REDUCER_FIELDS = frozenset(name for name, info in SynthesisState.model_fields.items()

@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
+from tools.verification.task import VerifyResult
+
 
 class TaskType(StrEnum):
     """WaveCoder's four task types."""
@@ -120,7 +122,7 @@ class SynthesisState(BaseModel):
     verdict: Verdict | None = None
     candidates: list[str] = Field(default_factory=list)
     tests: list[str] = Field(default_factory=list)
-    verification: dict[str, Any] | None = None  # tools.verification VerifyResult, dumped
+    verification: VerifyResult | None = None  # the executor's pass matrix, scores, timing and pairs
     checks: ExecutionChecks | None = None
     verdicts: Annotated[list[Verdict], operator.add] = Field(default_factory=list)  # every verdict, in order
     reviews: Annotated[list[Review], operator.add] = Field(default_factory=list)

@@ -39,10 +39,10 @@ async def test_candidates_by_tests_give_a_matrix_scores_and_a_pair(sandbox: Sand
     call, events = run(sandbox, generation(), TESTS, [WRONG, CORRECT, HANGS])
     update = await call
     verification = update["verification"]
-    assert verification["task_id"] == "seed-7/generation"
-    assert verification["matrix"] == [["failed", "failed", "failed"], ["passed"] * 3, ["timeout"] * 3]
-    assert verification["top_candidate"] == 1
-    assert any(pair["chosen"] == CORRECT and pair["rejected"] in (WRONG, HANGS) for pair in verification["pairs"])
+    assert verification.task_id == "seed-7:generation"
+    assert verification.matrix == [["failed", "failed", "failed"], ["passed"] * 3, ["timeout"] * 3]
+    assert verification.top_candidate == 1
+    assert any(pair.chosen == CORRECT and pair.rejected in (WRONG, HANGS) for pair in verification.pairs)
     checks = update["checks"]
     assert (checks.ok, checks.reference_passes, checks.tests_total, checks.buggy_fails) == (True, 3, 3, None)
     assert [event.kind for event in events] == ["matrix", "checks"]
@@ -87,8 +87,8 @@ async def test_translations_run_in_the_target_language(sandbox: Sandbox) -> None
     bad = await run(sandbox, translation.model_copy(update={"output": "function inc(x) { return x; }"}), tests,
                     [js, js])[0]
     assert not bad["checks"].ok and "fails trusted test 1" in bad["checks"].detail
-    assert update["verification"]["language"] == "javascript"
-    assert update["verification"]["matrix"] == [["passed", "failed"], ["failed", "failed"]]
+    assert update["verification"].language == "javascript"
+    assert update["verification"].matrix == [["passed", "failed"], ["failed", "failed"]]
 
 
 async def test_nothing_to_run_is_a_failure_not_a_crash(sandbox: Sandbox) -> None:

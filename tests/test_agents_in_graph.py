@@ -58,8 +58,8 @@ async def test_reject_then_accept_then_tests_candidates_and_execution(sandbox: S
     assert "language_stated: the instruction never says which language" in chat.calls_of("generator")[1].prompt
     assert final.checks is not None and final.checks.ok and final.checks.reference_passes == 3
     assert final.verification is not None
-    assert final.verification["matrix"] == [["passed"] * 3, ["failed", "passed", "passed"]]
-    assert final.verification["pairs"][0]["chosen"] == SOLUTION
+    assert final.verification.matrix == [["passed"] * 3, ["failed", "passed", "passed"]]
+    assert final.verification.pairs[0].chosen == SOLUTION
     assert {event.agent for event in events} == {"generator", "discriminator", "test_writer", "executor"}
 
 

@@ -8,6 +8,7 @@ from rich.text import Text
 from graphs.app.chat import render
 from graphs.context import Event, SynthSettings
 from graphs.state import ExecutionChecks, Instance, RubricCheck, TaskType, Verdict
+from tools.verification import Efficiency, PreferencePair, VerifyResult
 
 
 def shown(renderable: object, width: int = 120) -> str:
@@ -16,11 +17,12 @@ def shown(renderable: object, width: int = 120) -> str:
     return console.export_text()
 
 
-VERIFICATION = {
-    "matrix": [["passed", "passed", "timeout"], ["failed", "error", "passed"]],
-    "ranker": "bayes", "scores": {"bayes": [0.91, 0.12]}, "test_scores": {"bayes": [0.5, 0.4, 0.3]},
-    "top_candidate": 0, "pairs": [{"chosen": "a", "rejected": "b"}], "tests": ["t1", "t2", "t3"],
-}
+VERIFICATION = VerifyResult(
+    task_id="s:generation", prompt="p", language="python", candidates=["a", "b"], tests=["t1", "t2", "t3"],
+    matrix=[["passed", "passed", "timeout"], ["failed", "error", "passed"]], exec_s=[[0.0] * 3] * 2,
+    errors=[[None] * 3] * 2, ranker="bayes", scores={"bayes": [0.91, 0.12]}, test_scores={"bayes": [0.5, 0.4, 0.3]},
+    top_candidate=0, efficiency=Efficiency(), timing_s={},
+    pairs=[PreferencePair(prompt="p", chosen="a", rejected="b", kind="correctness")])
 
 
 def test_the_pass_matrix_shows_statuses_passes_scores_and_the_top_candidate() -> None:

@@ -14,6 +14,7 @@ from graphs.slots import Roster, validate_roster
 from graphs.state import ExecutionChecks, Instance, RubricCheck, SeedInput, SynthesisState, TaskType, Verdict
 from graphs.synthesis import draw
 from tools.errors import ConfigError, LLMError
+from tools.verification import Efficiency, PreferencePair, VerifyResult
 
 
 class ScriptedGenerator:
@@ -75,9 +76,13 @@ class ScriptedExecutor:
     writes: ClassVar[frozenset[str]] = frozenset({"verification", "checks"})
 
     async def __call__(self, state: SynthesisState, ctx: RunContext) -> dict[str, Any]:
-        pair = {"prompt": "Write f.", "chosen": state.candidates[0], "rejected": state.candidates[1],
-                "kind": "correctness"}
-        verification = {"matrix": [["passed"], ["failed"]], "scores": {"pagerank": [1.0, 0.0]}, "pairs": [pair]}
+        pair = PreferencePair(prompt="Write f.", chosen=state.candidates[0], rejected=state.candidates[1],
+                              kind="correctness")
+        verification = VerifyResult(
+            task_id=state.thread_id, prompt="Write f.", language="python", candidates=state.candidates,
+            tests=state.tests, matrix=[["passed"], ["failed"]], exec_s=[[0.0], [0.0]], errors=[[None], [None]],
+            scores={"pagerank": [1.0, 0.0]}, test_scores={"pagerank": [1.0]}, ranker="pagerank", top_candidate=0,
+            efficiency=Efficiency(), pairs=[pair], timing_s={})
         return {"verification": verification, "checks": ExecutionChecks(reference_passes=1, tests_total=1, ok=True)}
 
 

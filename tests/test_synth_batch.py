@@ -335,7 +335,13 @@ def test_a_thread_whose_rows_cannot_be_serialized_is_recorded_as_failed_with_no_
                         entry_point="f")
     state = SynthesisState(seed=seed, task_type=TaskType.GENERATION, instance=instance, attempt=1,
                            verdict=Verdict(accepted=True), tests=["assert f() is None"], status="accepted")
-    state.verification = {"matrix": [["passed"]], "pairs": [], "nested": deep}  # reaches the writer unchecked
+    from tools.verification import PreferencePair, VerifyResult
+
+    pair = PreferencePair.model_construct(prompt="p", chosen="a", rejected="b", kind="correctness",
+                                          metadata={"nested": deep})
+    state.verification = VerifyResult.model_construct(  # reaches the writer unchecked
+        task_id="deep:generation", prompt="p", language="python", candidates=["a", "b"], tests=["t"],
+        matrix=[["passed"], ["failed"]], pairs=[pair])
     with RunWriter(tmp_path) as writer:
         ledger = writer.record(ThreadResult("deep:generation", seed, TaskType.GENERATION, "accepted", state=state))
     assert ledger is not None and ledger.status == "failed" and ledger.failures[0]["stage"] == "write"

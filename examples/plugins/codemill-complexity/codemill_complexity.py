@@ -15,7 +15,7 @@ import ast
 import builtins
 from typing import Any, ClassVar
 
-from graphs.state import Review, RubricCheck, SynthesisState, TaskType, Verdict
+from agents.api import Review, RubricCheck, SynthesisState, TaskType, Verdict
 
 MAX_COMPLEXITY = 10  # McCabe's own threshold
 MAX_NESTING = 4
@@ -74,7 +74,7 @@ class ComplexityReviewer:
     async def __call__(self, state: SynthesisState, ctx: Any) -> dict[str, Any]:
         if state.instance is None:
             return {}
-        top = (state.verification or {}).get("top_candidate")
+        top = state.verification.top_candidate if state.verification is not None else None
         if top is not None and 0 <= top < len(state.candidates):
             code, target = state.candidates[top], f"candidate {top}"
         else:

@@ -4,7 +4,6 @@ statuses and self-verification scores, execution checks, verdicts and agent even
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from rich.console import Group, RenderableType
 from rich.markup import escape
@@ -16,6 +15,7 @@ from rich.text import Text
 from graphs.app.chat.parser import COMMANDS
 from graphs.context import Event, SynthSettings
 from graphs.state import ExecutionChecks, Instance, TaskType, Verdict
+from tools.verification.task import VerifyResult
 
 STATUS_STYLES = {"passed": "bold green", "failed": "bold red", "error": "red", "timeout": "yellow",
                  "memory": "magenta", "output_limit": "magenta", "crashed": "bold magenta"}
@@ -71,14 +71,14 @@ def status_cell(status: str) -> Text:
     return Text(STATUS_LABELS.get(status, status), style=STATUS_STYLES.get(status, ""))
 
 
-def matrix_table(verification: dict[str, Any]) -> Table:
+def matrix_table(verification: VerifyResult) -> Table:
     """The executor's pass matrix: candidates × tests with coloured statuses, and the ranker's scores."""
-    matrix: list[list[str]] = verification.get("matrix", [])
-    ranker = verification.get("ranker", "")
-    scores: list[float] = (verification.get("scores") or {}).get(ranker, [])
-    test_scores: list[float] = (verification.get("test_scores") or {}).get(ranker, [])
-    top = verification.get("top_candidate")
-    columns = len(matrix[0]) if matrix else len(verification.get("tests", []))
+    matrix = verification.matrix
+    ranker = verification.ranker
+    scores = verification.scores.get(ranker, [])
+    test_scores = verification.test_scores.get(ranker, [])
+    top = verification.top_candidate
+    columns = len(matrix[0]) if matrix else len(verification.tests)
     table = Table(title=f"executor · pass matrix ({len(matrix)} candidates × {columns} tests)", title_justify="left")
     table.add_column("candidate", style="bold")
     for test in range(columns):
@@ -92,7 +92,7 @@ def matrix_table(verification: dict[str, Any]) -> Table:
         table.add_row(label, *(status_cell(status) for status in row), f"{passed}/{len(row)}", score)
     if test_scores:
         table.add_row(Text("test score", style="dim"), *(Text(f"{s:.2f}", style="dim") for s in test_scores), "", "")
-    pairs = len(verification.get("pairs") or [])
+    pairs = len(verification.pairs)
     table.caption = f"★ top-ranked candidate · {pairs} preference pair{'s' if pairs != 1 else ''}"
     return table
 
