@@ -1,8 +1,7 @@
-"""Getting code and JSON out of a model's free text: fenced blocks, language tags, stray prose."""
+"""Getting JSON out of a model's free text (the prompt-only fallback): fenced blocks, stray prose, trailing commas."""
 
 from __future__ import annotations
 
-import ast
 import json
 import re
 from typing import Any
@@ -21,7 +20,6 @@ _ALIASES = {
     "rs": "rust", "golang": "go", "sh": "bash", "shell": "bash", "zsh": "bash", "cs": "csharp", "c#": "csharp",
     "kt": "kotlin", "rb": "ruby",
 }
-_PROSE_LIMIT = 12  # lines of prose tried away at either end of an unfenced Python reply
 
 
 def _language(tag: str | None) -> str:
@@ -32,45 +30,6 @@ def _language(tag: str | None) -> str:
 def fenced_blocks(text: str) -> list[tuple[str, str]]:
     """Every fenced block as (normalised language tag, body)."""
     return [(_language(match["tag"]), match["body"]) for match in _FENCE.finditer(text)]
-
-
-def _parses(source: str) -> bool:
-    try:
-        ast.parse(source)
-    except (SyntaxError, ValueError):
-        return False
-    return True
-
-
-def _strip_prose_python(text: str) -> str:
-    """The longest run of lines that parses as Python, dropping a few prose lines at either end."""
-    lines = text.splitlines()
-    for start in range(min(_PROSE_LIMIT, len(lines))):
-        for end in range(len(lines), max(start, len(lines) - _PROSE_LIMIT), -1):
-            chunk = "\n".join(lines[start:end]).strip()
-            if chunk and _parses(chunk):
-                return chunk
-    return text.strip()
-
-
-def extract_code(text: str, language: str | None = None) -> str:
-    """The code in a model reply.
-
-    Fenced blocks win: those tagged with `language` first, then untagged ones, then any; among those the
-    longest (models often add a short usage example after the solution). Without fences the whole reply
-    is code, minus leading and trailing prose when the language is Python.
-    """
-    wanted = _language(language)
-    blocks = fenced_blocks(text)
-    if blocks:
-        tiers = [[body for tag, body in blocks if wanted and tag == wanted],
-                 [body for tag, body in blocks if not tag],
-                 [body for _, body in blocks]]
-        chosen = next(tier for tier in tiers if tier)
-        return max(chosen, key=len).strip("\n").rstrip()
-    if wanted in ("python", ""):
-        return _strip_prose_python(text)
-    return text.strip()
 
 
 def _balanced_spans(text: str) -> list[str]:
