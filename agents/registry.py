@@ -11,7 +11,7 @@ from __future__ import annotations
 from contextlib import suppress
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any
+from typing import Any, cast
 
 from agents.base import SLOTS, Agent, Generator
 from tools.errors import ConfigError
@@ -25,7 +25,7 @@ class AgentSpec:
 
     name: str
     slot: str
-    cls: type
+    cls: type[Any]
     distribution: str  # "name version" of the installing distribution, or "?" when unknown
     entry_point: str  # "module:attribute"
 
@@ -53,11 +53,12 @@ def load_spec(entry_point: EntryPoint) -> AgentSpec:
     """Load and check one entry point; a broken one raises `ConfigError` naming it and its distribution."""
     where = f"agent {entry_point.name!r} ({entry_point.value} from {_distribution(entry_point)})"
     try:
-        cls = entry_point.load()
+        cls: Any = entry_point.load()
     except Exception as error:  # a plug-in's import may fail in any way; say which plug-in it was
         raise ConfigError(f"{where} cannot be loaded: {type(error).__name__}: {error}") from error
     if not isinstance(cls, type):
         raise ConfigError(f"{where} is not a class")
+    cls = cast(Any, cls)  # a class with the protocol's attributes, checked next
     missing = [attribute for attribute in ("name", "slot", "reads", "writes", "__call__")
                if not hasattr(cls, attribute)]
     if missing:

@@ -33,7 +33,9 @@ def origin(agent: Any) -> str:
 
 @cache
 def _field_adapter(name: str) -> TypeAdapter[Any]:
-    return TypeAdapter(SynthesisState.model_fields[name].annotation)
+    annotation = SynthesisState.model_fields[name].annotation
+    assert annotation is not None, f"state field {name} has no type"
+    return TypeAdapter(annotation)
 
 
 def checked_update(update: Any, declared: frozenset[str], stage: str, agent: Any) -> dict[str, Any]:
@@ -74,7 +76,7 @@ def agent_node(stage: str, agent: Any, call: AgentCall, declared: frozenset[str]
                 raise  # the thread stays unfinished (or the batch stops); the runner decides which
             message = describe(error) if isinstance(error, CodemillError) else \
                 f"{origin(agent)} raised {type(error).__name__}: {describe(error)}"
-            update = {"failures": [Failure(stage=stage, agent=name, message=message,
+            update: dict[str, Any] = {"failures": [Failure(stage=stage, agent=name, message=message,
                                            error_type=type(error).__name__)]}
         else:
             update = checked_update(result, declared, stage, agent)

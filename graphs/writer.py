@@ -20,6 +20,7 @@ import os
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
@@ -124,8 +125,8 @@ class RunWriter:
         self._close_writers()
         moved = self._guard(lambda: self._move_rows(targets))
         for tid in sorted(targets):
-            self._guard(lambda tid=tid: append_line(self.outdir / UNFINISHED_FILE,
-                                                    json.dumps({"thread_id": tid, "reset": True}), fsync=False))
+            line = json.dumps({"thread_id": tid, "reset": True})
+            self._guard(partial(append_line, self.outdir / UNFINISHED_FILE, line, fsync=False))
         self._writers = self._guard(lambda: open_writers(self.outdir))
         return moved
 

@@ -9,7 +9,7 @@ import gzip
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel
 
@@ -18,7 +18,7 @@ from tools.errors import ConfigError
 DEFAULT_DATA_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
 BenchmarkName = Literal["humaneval", "mbpp", "mbpp-sanitized", "humanevalpack-python", "humanevalpack-js"]
-BENCHMARKS: tuple[str, ...] = BenchmarkName.__args__
+BENCHMARKS: tuple[str, ...] = get_args(BenchmarkName)
 
 
 class BenchmarkProblem(BaseModel):

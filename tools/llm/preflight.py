@@ -68,8 +68,8 @@ async def _check(backend: ChatBackend, model: str, timeout_s: float) -> tuple[En
     except TimeoutError:
         error: LLMError = EndpointUnreachable(f"{backend.name} did not answer /models within {timeout_s:g} s")
         return EndpointCheck(base_url=backend.name, problem=str(error)), error
-    except LLMError as error:
-        return EndpointCheck(base_url=backend.name, problem=str(error)), error
+    except LLMError as failure:
+        return EndpointCheck(base_url=backend.name, problem=str(failure)), failure
     served = [card.id for card in cards]
     if model not in served:
         error = UnknownModel(f"{backend.name} does not serve the model {model!r}; it serves: "

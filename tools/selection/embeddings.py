@@ -174,4 +174,6 @@ def embed(texts: Sequence[str], encoder: Encoder, cache_dir: Path | None = None,
             progress(len(part))
     if not rows:
         return np.zeros((0, 0), dtype=np.float32)
-    return np.stack(rows).astype(np.float32, copy=False)
+    filled = [row for row in rows if row is not None]
+    assert len(filled) == len(rows), "every text was encoded or read from the cache"
+    return np.stack(filled).astype(np.float32, copy=False)

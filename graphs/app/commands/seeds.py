@@ -57,7 +57,8 @@ def _config(args: argparse.Namespace):
         raise ConfigError(f"bad option {'.'.join(map(str, first['loc']))}: {first['msg']}") from error
 
 
-_ROWS = [("files read", "files_read"), ("seed units parsed", "units"), ("syntax errors (files)", "syntax_error"),
+_ROWS: list[tuple[str, str | tuple[str, ...]]] = [
+         ("files read", "files_read"), ("seed units parsed", "units"), ("syntax errors (files)", "syntax_error"),
          ("bad UTF-8", "bad_utf8"), ("empty files", "empty_file"), ("bad JSON lines", "bad_json_line"),
          ("binary / too large", ("binary_file", "too_large_file")), ("too short", "too_short"),
          ("too long", "too_long"), ("minified / data", "minified_or_data"), ("generated", "generated"),
@@ -104,8 +105,6 @@ def run(args: argparse.Namespace) -> int:
     table.add_column("count", justify="right")
     counts = result.counts
     for label, key in _ROWS:
-        if key is None:
-            continue
         value = sum(counts.get(k, 0) for k in key) if isinstance(key, tuple) else counts.get(key, 0)
         table.add_row(label, str(value))
     console.print(table)

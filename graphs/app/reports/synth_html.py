@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Mapping
 from html import escape
 from typing import Any
 
@@ -123,6 +124,7 @@ def _mix_section(data: RunData) -> str:
     tasks += [t for t in report.task_types(data) if t not in tasks]
     threads = Counter(row["task_type"] for row in data.ledger)
     sft = Counter(row["task_type"] for row in data.sft)
+    shares: dict[str, tuple[Mapping[str, float], float]]
     shares = {"planned": (planned, sum(planned.values())), "threads": (threads, threads.total()),
               "SFT rows": (sft, sft.total())}
     series = {name: [counts.get(t, 0) / (total or 1) for t in tasks] for name, (counts, total) in shares.items()}
