@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 STATE_TYPES = {
-    "graphs.state": ("SeedInput", "TaskType", "Instance", "RubricCheck", "Verdict", "Review", "Failure",
-                     "ExecutionChecks"),
+    "graphs.state": ("SynthesisState", "SeedInput", "TaskType", "Instance", "RubricCheck", "Verdict", "Review",
+                     "Failure", "ExecutionChecks"),
     "tools.verification.task": ("VerifyResult",),
     "tools.verification.pairs": ("PreferencePair",),
     "tools.verification.efficiency": ("Efficiency", "Timing"),

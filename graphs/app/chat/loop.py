@@ -35,19 +35,20 @@ class TerminalReader:
     def __init__(self, history: Path | None) -> None:
         from prompt_toolkit import PromptSession
         from prompt_toolkit.history import FileHistory, InMemoryHistory
-        from prompt_toolkit.key_binding import KeyBindings
+        from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 
         bindings = KeyBindings()
 
         @bindings.add("escape", "enter")
-        def _newline(event) -> None:  # type: ignore[no-untyped-def]
+        def _newline(event: KeyPressEvent) -> None:
             event.current_buffer.insert_text("\n")
 
         if history is not None:
             history.parent.mkdir(parents=True, exist_ok=True)
-        self._session = PromptSession(history=FileHistory(str(history)) if history else InMemoryHistory(),
-                                      key_bindings=bindings)
-        self._editor = PromptSession(history=InMemoryHistory())  # multi-line: Enter adds a line, Esc Enter ends
+        self._session: PromptSession[str] = PromptSession(
+            history=FileHistory(str(history)) if history else InMemoryHistory(), key_bindings=bindings)
+        # multi-line: Enter adds a line, Esc Enter ends
+        self._editor: PromptSession[str] = PromptSession(history=InMemoryHistory())
 
     async def read(self, message: str, *, default: str = "", multiline: bool = False) -> str:
         if multiline:
@@ -171,7 +172,7 @@ class ChatLoop:
                 console.print(render.settings_line(session.settings, session.task_type, session.language))
             case "status":
                 console.print(render.settings_line(session.settings, session.task_type, session.language))
-                state = session._peek()
+                state = session.peek()
                 if state is not None and state.instance is not None:
                     console.print(render.instance_panel(state.instance, state.attempt))
             case "regen":

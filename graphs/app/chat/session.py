@@ -1,23 +1,30 @@
 """The chat session: one synthesis graph (with the human-review interrupt) driven step by step, its updates
-rendered live, steered by the user's commands, its finished threads saved as `synth` writes them."""
+rendered live, steered by the user's commands, its finished threads saved as `synth` writes them.
+
+Every agent runs inside the graph, as one of its nodes (write restrictions, error policy, checkpoints, live
+events): the session only streams the graph and forks its thread. Steering forks the thread (LangGraph's time
+travel) at its fan-out, the checkpoint where `write_tests` ∥ `sample` are about to run. `/regen tests` records
+the current tests and candidates there as the update of the node kept (`update_state(..., as_node="sample")`)
+and sends the graph to the node redone (`Command(goto="write_tests")`); `/edit-test` records both halves in one
+superstep (`bulk_update_state`). Then the graph's own edges go on: `execute`, the reviewers, the human verdict.
+"""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Awaitable, Callable
 from contextlib import aclosing
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
-from langgraph.types import Command
+from langgraph.types import Command, StateSnapshot, StateUpdate, StreamMode
 from rich.console import Console
 from rich.text import Text
 
 from graphs.app.chat import render
 from graphs.context import Event, RunContext, SynthSettings
-from graphs.error_policy import ErrorKind, classify
 from graphs.nodes import origin
 from graphs.outdir_lock import OutdirLock
 from graphs.records import ModelStamp, open_writers, write_thread
@@ -26,10 +33,14 @@ from graphs.slots import Roster
 from graphs.state import EXECUTABLE_TASKS, Failure, SeedInput, SynthesisState, TaskType, thread_id
 from graphs.synthesis import compile_graph, thread_config
 from graphs.thread_runner import initial_state
-from tools.errors import CodemillError, InputError
+from tools.errors import InputError
 from tools.rows import stable_id
 
 WORDS_PREAMBLE = "# A programming task, described in words:\n"
+# /regen's stage -> (the node that redoes it, the node whose output stands): the two halves of the fan-out.
+FAN_OUT = {"tests": ("write_tests", "sample"), "candidates": ("sample", "write_tests")}
+# Node updates to render, and agents' live events (LangGraph's custom stream).
+STREAM_MODES: list[StreamMode] = ["updates", "custom"]
 
 
 def words_seed(task: str) -> SeedInput:
@@ -59,7 +70,7 @@ class ChatSession:
         self.task_type = TaskType.GENERATION
         self.language = ""  # language of pasted code; "" = guess
         self.seed: SeedInput | None = None
-        self.config: dict[str, Any] | None = None
+        self.config: RunnableConfig | None = None  # the current thread
         self.runs = 0  # graph runs and regenerations so far: each gets its own sampling seed
         self.finished: dict[str, SynthesisState] = {}  # row thread id -> latest finished state
 
@@ -70,7 +81,7 @@ class ChatSession:
         return RunContext(settings=settings, llm=self.llm, sandbox=self.sandbox, pool=self.pool)
 
     def _on_event(self, event: Event) -> None:
-        """An agent's live event, from LangGraph's custom stream (or from a stage run outside the graph)."""
+        """An agent's live event, from LangGraph's custom stream."""
         line = render.event_line(event)
         if line is not None:
             self.console.print(line)
@@ -85,15 +96,14 @@ class ChatSession:
             await self.probe()
         if self.config is not None and "human_review" in (await self.app.aget_state(self.config)).next:
             self.console.print(Text("(the previous instance got no verdict and will not be saved)", style="dim"))
-        self.config = thread_config(f"chat-{self.runs}-{seed.id}:{task.value}")
+        self.config = cast(RunnableConfig, thread_config(f"chat-{self.runs}-{seed.id}:{task.value}"))
         self.console.rule(f"{task.value} · seed {seed.id} ({seed.language}, {len(seed.code.splitlines())} lines)")
         await self._drive(initial_state(seed, task, self.settings))
 
-    async def _drive(self, payload: Any, ctx: RunContext | None = None) -> None:
+    async def _drive(self, payload: Any) -> None:
         """Stream the graph from `payload` (a new state, a resume Command, or None to go on) to its next stop:
         node updates are rendered as they land, agents' live events (custom stream) as they happen."""
-        stream = self.app.astream(payload, self.config, context=ctx or self.context(),
-                                  stream_mode=["updates", "custom"])
+        stream = self.app.astream(payload, self._thread(), context=self.context(), stream_mode=STREAM_MODES)
         async with aclosing(stream):  # a step that fails or is cancelled stops the graph's tasks at once
             async for mode, chunk in stream:
                 if mode == "custom":
@@ -107,8 +117,7 @@ class ChatSession:
 
     async def resume(self) -> None:
         """Go on with a run that was cancelled (Ctrl-C) or cut short, from its last completed step."""
-        await self._current()
-        snapshot = await self.app.aget_state(self.config)
+        snapshot = await self._snapshot()
         if not snapshot.next or "human_review" in snapshot.next:
             raise InputError("nothing to resume: the run is waiting for your verdict or has finished")
         if self.probe is not None:
@@ -116,7 +125,7 @@ class ChatSession:
         await self._drive(None)
 
     async def _after_step(self) -> None:
-        snapshot = await self.app.aget_state(self.config)
+        snapshot = await self.app.aget_state(self._thread())
         if "human_review" in snapshot.next:
             self.console.print(Text("your verdict? /accept, /reject REASON — or /regen, /edit-test K, /n, /m",
                                     style="bold magenta"))
@@ -156,61 +165,81 @@ class ChatSession:
             console.print(Text(f"✗ {failure.stage} · {failure.agent}: {failure.message}", style="red"))
 
     def _language(self) -> str:
-        state = self._peek()
+        state = self.peek()
         if state is not None and state.instance is not None:
             return state.instance.language
         return self.seed.language if self.seed else "python"
 
-    def _peek(self) -> SynthesisState | None:
+    def peek(self) -> SynthesisState | None:
+        """The current thread's state, if any (for /status)."""
         if self.config is None:
             return None
         values = self.app.get_state(self.config).values
         return SynthesisState.model_validate(values) if values else None
 
-    async def _current(self) -> SynthesisState:
+    def _thread(self) -> RunnableConfig:
         if self.config is None:
             raise InputError("no instance yet: give a task, a seed file or paste code first")
-        snapshot = await self.app.aget_state(self.config)
+        return self.config
+
+    async def _snapshot(self) -> StateSnapshot:
+        """The current thread's latest checkpoint; an InputError while there is no instance."""
+        snapshot = await self.app.aget_state(self._thread())
         if not snapshot.values:
             raise InputError("no instance yet: give a task, a seed file or paste code first")
-        return SynthesisState.model_validate(snapshot.values)
+        return snapshot
+
+    async def _current(self) -> SynthesisState:
+        return SynthesisState.model_validate((await self._snapshot()).values)
 
     # -- steering --------------------------------------------------------------------------------------------
     async def verdict(self, accepted: bool, reason: str) -> None:
         """Resume the human-review interrupt with a person's verdict (it goes into the few-shot pool)."""
-        await self._current()
-        snapshot = await self.app.aget_state(self.config)
+        snapshot = await self._snapshot()
         if "human_review" not in snapshot.next:
             raise InputError("nothing awaits a verdict: /regen instance or give a new task first")
         await self._drive(Command(resume={"accepted": accepted, "reason": reason}))
 
     async def regenerate(self, stage: str) -> None:
-        """Run one stage again with a fresh sampling seed: `instance` restarts the graph on the same seed."""
+        """Run one stage again with a fresh sampling seed, through the graph: `tests` or `candidates` fork the
+        thread at its fan-out (the other half's output stands), `instance` restarts the graph on the same seed."""
         if stage == "instance":
             if self.seed is None:
                 raise InputError("no seed yet: give a task, a seed file or paste code first")
             await self.start(self.seed)
             return
         state = self._executable(await self._current())
+        fan_out = await self._fan_out()
         if self.probe is not None:
             await self.probe()
-        ctx = self.context()
-        call = self.roster.test_writer if stage == "tests" else self.roster.generator.sample
-        update = await self._call(stage, call, state, ctx)
-        self.show("write_tests" if stage == "tests" else "sample", update)
-        await self._execute(state.model_copy(update={k: v for k, v in update.items() if k != "failures"}), update,
-                            ctx)
+        if fan_out is None:  # a person accepted what the discriminator rejected: the accepted branch runs now
+            await self.app.aupdate_state(self._thread(), None, as_node="discriminate")
+            await self._drive(None)
+            return
+        redo, kept = FAN_OUT[stage]
+        # Both halves start as they are now: a redone stage that fails leaves its previous output, as before.
+        current = {"tests": state.tests, "candidates": state.candidates}
+        await self.app.aupdate_state(fan_out.config, Command(update=current, goto=redo), as_node=kept)
+        await self._drive(None)
 
     async def edit_test(self, index: int, code: str) -> None:
+        """Replace test `index` (1-based) and execute again, through the graph: the thread forks at its fan-out
+        with the edited tests and the current candidates as the two halves' outputs, so `execute` runs next."""
         state = self._executable(await self._current())
         if not 1 <= index <= len(state.tests):
             raise InputError(f"there are {len(state.tests)} tests; /edit-test K with K from 1 to {len(state.tests)}")
         if not code.strip():
             raise InputError("the new test is empty")
+        fan_out = await self._fan_out()
+        if fan_out is None:
+            raise InputError("there are no tests to edit yet: /regen tests first")
         tests = list(state.tests)
         tests[index - 1] = code
         self.console.print(render.tests_table(tests, self._language(), f"tests (test {index} edited)"))
-        await self._execute(state.model_copy(update={"tests": tests}), {"tests": tests}, self.context())
+        await self.app.abulk_update_state(fan_out.config, [[StateUpdate({"tests": tests}, as_node="write_tests"),
+                                                            StateUpdate({"candidates": state.candidates},
+                                                                        as_node="sample")]])
+        await self._drive(None)
 
     async def current_test(self, index: int) -> str:
         state = await self._current()
@@ -225,26 +254,17 @@ class ChatSession:
             raise InputError("the instance was rejected: /regen instance first (or /accept it)")
         return state
 
-    async def _call(self, stage: str, call: Any, state: SynthesisState, ctx: RunContext) -> dict[str, Any]:
-        """One stage run outside the graph (a regeneration): endpoint errors propagate (the prompt loop says the
-        server is unavailable); other project errors are the stage's failure, as in the graph."""
-        outside = dataclasses.replace(ctx, emit=self._on_event)  # no graph run here to stream the events
-        try:
-            return dict(await call(state, outside))
-        except CodemillError as error:
-            if classify(error) is not ErrorKind.THREAD:
-                raise
-            return {"failures": [Failure(stage=stage, agent=getattr(call, "name", stage), message=str(error),
-                                         error_type=type(error).__name__)]}
-
-    async def _execute(self, state: SynthesisState, update: dict[str, Any], ctx: RunContext) -> None:
-        """Re-run the executor on the changed state, write the result as the executor's update, and let the
-        graph go on from there (reviewers, then the human verdict again)."""
-        executed = await self._call("execute", self.roster.executor, state, ctx)
-        self.show("execute", executed)
-        merged = {**update, **executed, "failures": update.get("failures", []) + executed.get("failures", [])}
-        await self.app.aupdate_state(self.config, merged, as_node="execute")
-        await self._drive(None, ctx)
+    async def _fan_out(self) -> StateSnapshot | None:
+        """The thread's latest checkpoint (walking back from the current one) where `write_tests` ∥ `sample` are
+        about to run: what comes after it is what a regeneration or an edit replaces. None if the run never got
+        there (the discriminator rejected the instance)."""
+        snapshot: StateSnapshot | None = await self.app.aget_state(self._thread())
+        while snapshot is not None:
+            if {"write_tests", "sample"} <= set(snapshot.next):
+                return snapshot
+            parent = snapshot.parent_config
+            snapshot = await self.app.aget_state(parent) if parent is not None else None
+        return None
 
     # -- saving ----------------------------------------------------------------------------------------------
     def save(self, outdir: Path | None = None) -> dict[str, int]:
