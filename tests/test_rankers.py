@@ -101,3 +101,16 @@ def test_rank_all_handles_empty_matrices(shape: tuple[int, int]) -> None:
 def test_rank_all_rejects_a_non_matrix() -> None:
     with pytest.raises(ValueError, match="2-D"):
         rank_all(np.zeros((2, 2, 2), dtype=bool))
+
+
+def test_ranking_one_candidate_needs_no_scipy() -> None:
+    """The verify command's start-up: with one distinct matrix row, bayes never imports scipy."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, numpy as np\nfrom tools.verification.rankers import rank_all\n"
+             "ranked = rank_all(np.array([[True, False]]))\nassert 'scipy' not in sys.modules, 'scipy loaded'\n"
+             "print(sorted(ranked))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "bayes" in done.stdout

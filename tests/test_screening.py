@@ -582,3 +582,17 @@ def test_garbage_never_raises(language):
         mutated = code[:start] + noise + code[end:] if rng.random() < 0.7 else code[start:end]
         reason = screen(mutated, language)
         assert reason is None or isinstance(reason, str)
+
+
+def test_the_findings_cache_keeps_a_verdict_per_code_and_language_and_stays_bounded() -> None:
+    from tools.verification import screening
+
+    hostile = "import builtins\nbuiltins.exec = lambda *a: None\n"
+    first = screen(hostile, "python")
+    assert first is not None and screen(hostile, "python") == first  # cached: still flagged
+    assert screen(hostile.encode(), "python") == first  # bytes are the same code
+    assert screen("const x = 1;", "javascript") is None and screen("x = 1", "python") is None
+    for n in range(screening.CACHE_SIZE + 10):
+        screen(f"x = {n}", "python")
+    assert len(screening._findings) <= screening.CACHE_SIZE
+    assert screen(hostile, "python") == first  # evicted or not, the same verdict

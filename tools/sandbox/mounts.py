@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
-import shutil
 import stat
 
 MS_BIND = 4096
@@ -82,6 +81,8 @@ def clean_private_tmpfs(mounted: list[str], keep: str) -> None:
             if path == keep:
                 continue
             if os.path.isdir(path) and not os.path.islink(path):
+                import shutil  # here: the worker's warm image stays without it (see worker.WARM_MODULES)
+
                 shutil.rmtree(path, ignore_errors=True)
             else:
                 with contextlib.suppress(OSError):

@@ -17,7 +17,6 @@ import ctypes
 import json
 import os
 import select
-import shutil
 import signal
 import sys
 import time
@@ -41,8 +40,10 @@ PR_SET_CHILD_SUBREAPER = 36
 # What benchmark and generated code import most; small, so a fork stays cheap (no unittest, no numpy).
 # Not `random` (nor tempfile, which imports it): once imported, it reseeds itself from Python code after
 # every fork (~40 copied pages, more than a whole bare fork costs); the few checks that use it import it.
+# Nor hashlib or shutil (zlib, bz2, lzma): every shared library adds mappings that each fork copies and each
+# exit tears down (with both, a bare fork cost ~35% more); the rare check that needs one imports it.
 WARM_MODULES = ("math", "re", "collections", "itertools", "functools", "heapq", "bisect", "string",
-                "typing", "hashlib", "fractions", "datetime", "copy", "operator", "array", "cmath")
+                "typing", "fractions", "datetime", "copy", "operator", "array", "cmath")
 READ_CHUNK = 65536
 REPORT_CAP = 1 << 20  # a genuine completion report is a few hundred bytes (its message is capped)
 COMPILE_IN_WORKER_MAX = 256 * 1024  # a larger candidate is compiled by the child, on its own budget
@@ -137,7 +138,7 @@ class Worker:
             try:
                 os.rmdir(workdir)  # the common case: the check left nothing behind
             except OSError:
-                shutil.rmtree(workdir, ignore_errors=True)
+                _rmtree(workdir)
             if self.mounted and (self.tmpfs_entries is None
                                  or self.tmpfs_entries != [os.stat(m).st_size for m in self.mounted]):
                 mounts.clean_private_tmpfs(self.mounted, keep=self.base)
@@ -325,6 +326,13 @@ class Worker:
             spent += usage.ru_utime + usage.ru_stime
 
 
+def _rmtree(path: str) -> None:
+    """shutil.rmtree, imported only when a check left files behind (see WARM_MODULES)."""
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def _drain(fd: int, into: bytearray, limit: int) -> bool:
     """Read what is already in a pipe without blocking, up to `limit` bytes; True if it holds anything."""
     os.set_blocking(fd, False)
@@ -360,7 +368,7 @@ def main() -> None:
         except Exception as error:  # report, stay alive: one bad check must not cost the worker
             reply = {"infra": f"sandbox worker: {type(error).__name__}: {error}"[:2000]}
         protocol.write_frame(1, reply)
-    shutil.rmtree(worker.base, ignore_errors=True)
+    _rmtree(worker.base)
     if worker.accounting is not None:
         worker.accounting.close()
 

@@ -18,13 +18,15 @@ not traced, and the tokenizer only approximates regex-versus-division (regex tex
 
 from __future__ import annotations
 
+import hashlib
 from typing import Literal
 
 from tools.verification.screening_common import MAX_SOURCE_CHARS, TOO_DEEP
-from tools.verification.screening_javascript import screen_javascript
-from tools.verification.screening_python import screen_python
 
 __all__ = ["MAX_SOURCE_CHARS", "TOO_DEEP", "screen"]
+
+CACHE_SIZE = 4096  # findings remembered by the code's digest: candidates recur (samples, copies, timing runs)
+_findings: dict[tuple[bytes, str], str | None] = {}
 
 
 def screen(code: str | bytes, language: Literal["python", "javascript"]) -> str | None:
@@ -35,10 +37,24 @@ def screen(code: str | bytes, language: Literal["python", "javascript"]) -> str 
         code = code.decode("utf-8", "replace")
     if len(code) > MAX_SOURCE_CHARS:
         return f"too large to screen ({len(code)} characters)"
-    if language == "python":
-        finding = screen_python(code, 0)
-    elif language == "javascript":
-        finding = screen_javascript(code, 0)
-    else:
+    if language not in ("python", "javascript"):
         raise ValueError(f"cannot screen language {language!r}")
+    # keyed by a digest, not the text: the cache must not keep thousands of large sources alive
+    key = (hashlib.blake2b(code.encode("utf-8", "surrogatepass"), digest_size=16).digest(), language)
+    if key not in _findings:
+        reason = _screen(code, language)
+        if len(_findings) >= CACHE_SIZE:
+            _findings.clear()
+        _findings[key] = reason
+        return reason
+    return _findings[key]
+
+
+def _screen(code: str, language: str) -> str | None:
+    # each language's rules are imported on first use: a Python-only run never compiles the JavaScript ones
+    if language == "python":
+        from tools.verification.screening_python import screen_python as screen_language
+    else:
+        from tools.verification.screening_javascript import screen_javascript as screen_language
+    finding = screen_language(code, 0)
     return None if finding is None else f"{finding[1]} (line {finding[0]})"

@@ -12,12 +12,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import threading
+from concurrent.futures import Future
 from pathlib import Path
 
 from graphs.app.inputs import output_file, read_records, text_file
 from tools.errors import ConfigError, InputError
 from tools.rows import read_jsonl, repair_torn_tail
 from tools.verification.ranker_names import DEFAULT_PAIR_RANKER, RANKER_NAMES
+
+TASKS_PER_WORKER = 4  # a one-check task leaves a worker idle unless the next ones are already queued
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -35,7 +39,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "a busy machine) or its wall time; both are measured outside the code")
     parser.add_argument("--min-score-gap", type=float, default=0.5,
                         help="score gap before a correctness pair counts (default 0.5)")
-    parser.add_argument("--concurrency", type=int, default=4, help="tasks in flight at once (default 4)")
+    parser.add_argument("--concurrency", type=int, default=None,
+                        help="tasks in flight at once (default: 4 per sandbox worker, so that small tasks keep "
+                             "every worker's queue full)")
 
 
 def done_task_ids(out: Path) -> set[str]:
@@ -61,18 +67,56 @@ def done_task_ids(out: Path) -> set[str]:
     return done
 
 
+def start_sandbox(workers: int | None, timeout_s: float) -> Future:
+    """The sandbox, started on a thread: its workers boot (interpreter, sealed root) while this process
+    imports the pipeline and reads the input. The thread mostly waits on the workers' hello."""
+    def start():
+        from tools.sandbox import Limits, Sandbox
+
+        return Sandbox(workers=workers, limits=Limits(timeout_s=timeout_s))
+
+    future: Future = Future()
+    future.set_running_or_notify_cancel()
+
+    def run_it() -> None:
+        try:
+            future.set_result(start())
+        except BaseException as error:  # handed to the caller by future.result()
+            future.set_exception(error)
+
+    threading.Thread(target=run_it, name="sandbox-start", daemon=True).start()
+    return future
+
+
+def close_when_started(starting: Future) -> None:
+    """Close a sandbox that is starting or up (a failed start has nothing to close)."""
+    try:
+        sandbox = starting.result()
+    except BaseException:
+        return
+    sandbox.close()
+
+
 def run(args: argparse.Namespace) -> int:
+    text_file(args.input, "input")
+    output_file(args.out)
+    if args.timeout <= 0 or args.repeats < 0 or (args.concurrency is not None and args.concurrency < 1):
+        raise ConfigError("--timeout must be > 0, --repeats >= 0 and --concurrency >= 1")
+    starting = start_sandbox(args.workers, args.timeout)
+    try:
+        return _run(args, starting)
+    finally:
+        close_when_started(starting)
+
+
+def _run(args: argparse.Namespace, starting: Future) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from graphs.app.notices import sandbox_warning
-    from tools.sandbox import Limits, Sandbox
-    from tools.verification.task import VerifyConfig, VerifyTask, averify_task
+    from tools.sandbox import Limits
+    from tools.verification.task import VerifyConfig, VerifyTask, averify_task, screened
 
-    text_file(args.input, "input")
-    output_file(args.out)
-    if args.timeout <= 0 or args.repeats < 0 or args.concurrency < 1:
-        raise ConfigError("--timeout must be > 0, --repeats >= 0 and --concurrency >= 1")
     console = Console(stderr=True)
     config = VerifyConfig(ranker=args.ranker, repeats=args.repeats, min_speedup=args.min_speedup, clock=args.clock,
                           min_score_gap=args.min_score_gap, limits=Limits(timeout_s=args.timeout))
@@ -90,11 +134,16 @@ def run(args: argparse.Namespace) -> int:
         console.print(f"[red]{message}[/red]", highlight=False, soft_wrap=True)
     if done:
         console.print(f"resuming: {len(done)} task(s) already in {args.out}")
+    for task in todo:  # screening is remembered: what is screened while the workers boot is free later
+        if starting.done():
+            break
+        screened(task)
+    sandbox = starting.result()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     counts = {"tasks": 0, "pairs": 0, "suspect": 0, "errors": 0}
 
-    async def work(sandbox, progress, bar, handle) -> None:
-        gate = asyncio.Semaphore(args.concurrency)
+    async def work(progress, bar, handle) -> None:
+        gate = asyncio.Semaphore(args.concurrency or TASKS_PER_WORKER * sandbox.workers)
 
         async def one(task) -> None:
             async with gate:
@@ -110,12 +159,11 @@ def run(args: argparse.Namespace) -> int:
         await asyncio.gather(*(one(task) for task in todo))
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Sandbox(workers=args.workers, limits=config.limits) as sandbox, \
-            Progress(*columns, console=console) as progress, args.out.open("a", encoding="utf-8") as handle:
+    with sandbox, Progress(*columns, console=console) as progress, args.out.open("a", encoding="utf-8") as handle:
         if (warning := sandbox_warning(sandbox)) is not None:
             console.print(f"[yellow]{warning}[/yellow]", highlight=False, soft_wrap=True)
         bar = progress.add_task("verify", total=len(todo))
-        asyncio.run(work(sandbox, progress, bar, handle))
+        asyncio.run(work(progress, bar, handle))
     console.print(f"verified {counts['tasks']} task(s), {counts['pairs']} preference pair(s) -> {args.out}"
                   + (f"; {counts['suspect']} suspect candidate(s) (never chosen)" if counts["suspect"] else "")
                   + (f"; {counts['errors']} task(s) lost to sandbox failures (re-run to retry)"
