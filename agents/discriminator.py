@@ -2,7 +2,9 @@
 time (WaveCoder's rubric), accepts only if every check passes, and records the verdict in the few-shot pool.
 
 The reply schema has one required field per rubric check and no "overall" field: acceptance is computed
-here from the checks, never taken from the model.
+here from the checks, never taken from the model. The prompt shows a worked example of a judgment (of another
+instance); a judgment without substance — empty or placeholder reasons, reasons copied from the rubric, the
+instance or that example, an analysis that repeats the instructions — is re-asked, never a verdict.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from agents.validation import display_name, judgment_problem
 from graphs.context import RunContext
 from graphs.state import Failure, RubricCheck, SynthesisState, TaskType, Verdict
 from tools.errors import OutputRejected
-from tools.prompting import chat_messages
+from tools.prompting import chat_messages, render
 
 RUBRICS: dict[TaskType, tuple[str, ...]] = {
     TaskType.GENERATION: ("language_stated", "related", "self_contained", "code_only", "no_hidden_logic",
@@ -30,11 +32,17 @@ OUTPUT_LABELS = {
 }
 
 
-def verdict_from(reply: Reply, task_type: TaskType, prompt: str = "") -> Verdict:
+def worked_example(task_type: TaskType) -> str:
+    """The worked judgment the task's prompt shows (of another instance), which no reply may copy."""
+    return render(f"discriminator/_worked_{task_type.value}.j2")
+
+
+def verdict_from(reply: Reply, task_type: TaskType, prompt: str = "", examples: str = "") -> Verdict:
     """The verdict in rubric order; accepted iff every check passed. A judgment without substance (empty or
-    placeholder reasons, reasons or an analysis copied from the prompt) is rejected, to be re-asked."""
+    placeholder reasons, reasons or an analysis copied from the prompt or from its worked `examples`) is
+    rejected, to be re-asked."""
     reasons = {name: getattr(reply, name).reason for name in RUBRICS[task_type]}
-    problem = judgment_problem(reasons, str(getattr(reply, "analysis", "")), prompt)
+    problem = judgment_problem(reasons, str(getattr(reply, "analysis", "")), prompt, examples)
     if problem is not None:
         raise OutputRejected(problem)
     checks: list[RubricCheck] = []
@@ -71,8 +79,9 @@ class RubricDiscriminator(LLMAgent):
         schema = judgement_schema(RUBRICS[task])
         try:
             prompt = "\n".join(message["content"] for message in messages)
+            examples = worked_example(task)
             [verdict] = await self.ask(state, ctx, messages, schema,
-                                       lambda reply: verdict_from(reply, task, prompt), stage="judge",
+                                       lambda reply: verdict_from(reply, task, prompt, examples), stage="judge",
                                        temperature=0.0)
         except GaveUp as gave_up:
             return {"failures": [gave_up.failure]}

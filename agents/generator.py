@@ -1,8 +1,10 @@
 """The generator: writes a WaveCoder-style instance from a seed for each task type, and samples N candidate
 solutions for an accepted instance (one request with `n=N`, so vLLM shares the prompt prefix).
 
-Its prompts carry few-shot examples from the pool, good and bad with the discriminator's analysis, and on a
-retry the reasons the previous attempt was rejected. Candidates never see the reference solution.
+Its prompts carry a worked example of the reply's format, few-shot examples from the pool, good and bad with
+the discriminator's analysis, and on a retry the reasons the previous attempt was rejected. A reply that fills
+its fields with placeholders or copies the prompt's words, the worked example or (for a summary) the code or its
+instruction is re-asked like any invalid reply. Candidates never see the reference solution.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from agents.llm_agent import GaveUp, LLMAgent, stable_seed
@@ -21,11 +24,19 @@ from agents.schemas import (
     SummarizationReply,
     TranslationReply,
 )
-from agents.validation import EXECUTABLE_LANGUAGES, defines, display_name, normalized, syntax_error, unfence
+from agents.validation import (
+    EXECUTABLE_LANGUAGES,
+    copy_problem,
+    defines,
+    display_name,
+    normalized,
+    syntax_error,
+    unfence,
+)
 from graphs.context import RunContext
 from graphs.state import EXECUTABLE_TASKS, Instance, SynthesisState, TaskType
 from tools.errors import OutputRejected
-from tools.prompting import chat_messages
+from tools.prompting import chat_messages, render
 
 SCHEMAS: dict[TaskType, type[Reply]] = {
     TaskType.GENERATION: GenerationReply,
@@ -66,6 +77,31 @@ def _reject_if(problem: str | None) -> None:
         raise OutputRejected(problem)
 
 
+@dataclass(frozen=True)
+class CopySources:
+    """What a reply must not copy: the prompt's own words (without the seed code and the examples), the worked
+    example of the reply's format it shows, and the seed code."""
+
+    prompt: str
+    examples: str
+    seed_code: str
+
+    @classmethod
+    def of(cls, task: TaskType, variables: dict[str, Any]) -> CopySources:
+        worked = render(f"generator/_worked_{task.value}.j2", **variables).strip()
+        bare = chat_messages("generator/system.j2", f"generator/{task.value}.j2",
+                             **{**variables, "seed_code": "", "examples": [], "feedback": [], "previous": ""})
+        # An instruction may say what the worked example's says ("Translate this Python function into
+        # JavaScript"): only the answer is held against the example. The pool's examples are not: they answer
+        # other seeds, and a near-duplicate seed may rightly earn the same answer (deduplication's business).
+        prompt = "\n".join(message["content"] for message in bare).replace(worked, "")
+        return cls(prompt=prompt, examples=worked, seed_code=variables["seed_code"])
+
+    def problem(self, fields: dict[str, str], answer: str, *, prose: bool = False) -> str | None:
+        return copy_problem(fields, answer, prompt=self.prompt, examples=self.examples,
+                            seed_code=self.seed_code if prose else "")
+
+
 class LLMGenerator(LLMAgent):
     """Writes the instance (`__call__`) and samples candidates for it (`sample`)."""
 
@@ -99,7 +135,7 @@ class LLMGenerator(LLMAgent):
             if state.instance is not None and state.feedback else "",
         }
         messages = chat_messages("generator/system.j2", f"generator/{task.value}.j2", **variables)
-        build = self._builder(state, language)
+        build = self._builder(state, language, CopySources.of(task, variables))
         try:
             # A sampling seed per attempt: a retry after a failed attempt may repeat the same prompt, and
             # must neither get the same sample back nor replay it from the reply cache.
@@ -153,7 +189,7 @@ class LLMGenerator(LLMAgent):
         } for entry in entries]
 
     @staticmethod
-    def _builder(state: SynthesisState, language: str) -> Callable[[Any], Instance]:
+    def _builder(state: SynthesisState, language: str, sources: CopySources) -> Callable[[Any], Instance]:
         """The semantic check for the task's reply, turning a valid reply into an `Instance`."""
         seed = state.seed
 
@@ -162,6 +198,8 @@ class LLMGenerator(LLMAgent):
             _reject_if(_code_problem(reply.solution, reply.entry_point, language, "the solution"))
             if not re.search(rf"\b{re.escape(reply.entry_point)}\b", reply.instruction):
                 raise OutputRejected(f"the instruction does not name the function `{reply.entry_point}`")
+            _reject_if(sources.problem({"task_name": reply.task_name, "instruction": reply.instruction,
+                                        "solution": reply.solution}, "solution"))
             return Instance(task_type=TaskType.GENERATION, task_name=reply.task_name,
                             instruction=reply.instruction, input=reply.input, output=reply.solution,
                             language=language, entry_point=reply.entry_point)
@@ -172,6 +210,8 @@ class LLMGenerator(LLMAgent):
                 raise OutputRejected("the summary must be prose, not a code block")
             if len(summary.split()) < 5:
                 raise OutputRejected(f"the summary is too short to describe the code: {summary!r}")
+            _reject_if(sources.problem({"task_name": reply.task_name, "instruction": reply.instruction,
+                                        "summary": summary}, "summary", prose=True))
             return Instance(task_type=TaskType.SUMMARIZATION, task_name=reply.task_name,
                             instruction=reply.instruction, input=seed.code, output=summary,
                             language=seed.language)
@@ -183,6 +223,9 @@ class LLMGenerator(LLMAgent):
             if normalized(reply.buggy_code, language) == normalized(reply.fixed_code, language):
                 raise OutputRejected("buggy_code is the same as fixed_code (ignoring formatting and "
                                      "comments): inject the bug you described into buggy_code")
+            _reject_if(sources.problem({"task_name": reply.task_name, "instruction": reply.instruction,
+                                        "bug_description": reply.bug_description, "fixed_code": reply.fixed_code},
+                                       "fixed_code"))
             return Instance(task_type=TaskType.REPAIR, task_name=reply.task_name,
                             instruction=reply.instruction, input=reply.buggy_code, output=reply.fixed_code,
                             language=language, entry_point=reply.entry_point, buggy_code=reply.buggy_code)
@@ -190,6 +233,8 @@ class LLMGenerator(LLMAgent):
         def translation(reply: TranslationReply) -> Instance:
             reply.translated_code = unfence(reply.translated_code)
             _reject_if(_code_problem(reply.translated_code, reply.entry_point, language, "translated_code"))
+            _reject_if(sources.problem({"task_name": reply.task_name, "instruction": reply.instruction,
+                                        "translated_code": reply.translated_code}, "translated_code"))
             return Instance(task_type=TaskType.TRANSLATION, task_name=reply.task_name,
                             instruction=reply.instruction, input=seed.code, output=reply.translated_code,
                             language=language, entry_point=reply.entry_point, source_language=seed.language)

@@ -181,15 +181,16 @@ PLACEHOLDERS = frozenset({
     "todo", "tbd", "same", "see above", "as above", "pass", "passed", "fail", "failed", "x", "string", "text",
     "analysis", "explanation", "because", "it does", "it is", "correct", "incorrect", "good", "fine"})
 _WORD = re.compile(r"[a-z0-9_]+")
+_JSON_ESCAPE = re.compile(r"\\[nrt]")  # examples are shown as JSON: "\n" in them is a line break, not an "n"
 
 
 def _words(text: str) -> list[str]:
-    return _WORD.findall(text.lower())
+    return _WORD.findall(_JSON_ESCAPE.sub(" ", text).lower())
 
 
 def placeholder(text: str, names: tuple[str, ...] = ()) -> bool:
     """True for a non-answer: empty, punctuation ("..."), a stock word ("n/a", "yes"), or a check's name."""
-    words = " ".join(_words(text))
+    words = " ".join(_words(text)).replace("_", " ")  # "task_name" names the field "task name"
     return words in PLACEHOLDERS or words in {name.replace("_", " ") for name in names}
 
 
@@ -210,13 +211,20 @@ def repeats(text: str, source: str, share: float = 0.7) -> bool:
     return len(trigrams & known) / len(trigrams) >= share
 
 
-def judgment_problem(reasons: dict[str, str], analysis: str, prompt: str) -> str | None:
+def judgment_problem(reasons: dict[str, str], analysis: str, prompt: str, examples: str = "") -> str | None:
     """Why a rubric judgment has no substance (for a re-ask), or None: every check needs a reason of its
-    own, not a placeholder, not the rubric's or prompt's words copied back; the analysis likewise."""
+    own, not a placeholder, not the rubric's or prompt's words copied back, not the reasons of the worked
+    `examples` the prompt shows; the analysis likewise, and not even loosely the example's."""
     names = tuple(reasons)
     empty = [name for name, reason in reasons.items() if placeholder(reason, names)]
     if empty:
         return f"give a real reason for {', '.join(empty)}: a placeholder such as '...' or 'n/a' is not a reason"
+    # A reason patterned on the example's, with this instance's names, is a reason; a word-for-word one is not
+    # (the example's reasons name its own functions, so a copy says nothing true of this instance).
+    borrowed = [name for name, reason in reasons.items() if copies(reason, examples)]
+    if borrowed:
+        return (f"the reason for {', '.join(borrowed)} is copied from the worked example, which is about a "
+                "different instance: say what you found in this one")
     copied = [name for name, reason in reasons.items() if copies(reason, prompt)]
     if copied:
         return (f"the reason for {', '.join(copied)} copies the question or the instance: say what you "
@@ -224,6 +232,40 @@ def judgment_problem(reasons: dict[str, str], analysis: str, prompt: str) -> str
     distinct = {" ".join(_words(reason)) for reason in reasons.values()}
     if len(reasons) >= 3 and len(distinct) == 1:
         return "every check has the same reason: give each check its own reason"
+    if copies(analysis, examples) or repeats(analysis, examples):
+        return "the analysis is copied from the worked example: summarise what you found in this instance"
     if placeholder(analysis) or copies(analysis, prompt) or repeats(analysis, prompt):
         return "the analysis repeats the instructions or says nothing: summarise what you found"
+    return None
+
+
+# How long a field wholly made of the prompt's own words may be before it counts as copied (20 characters of
+# words, else): a bug description may name its kind in the prompt's words ("a wrong comparison or operator").
+COPY_CHARS = {"bug_description": 40}
+
+
+def copy_problem(fields: dict[str, str], answer: str, *, prompt: str, examples: str, seed_code: str = "") -> str | None:
+    """Why a generator reply copies instead of writing (for a re-ask), or None.
+
+    `fields` are the reply's prose fields (task name, instruction, ...) and its `answer` (the summary or the
+    solution); `prompt` is the prompt's own wording (without the seed code and the examples), `examples` the
+    examples it shows. No field may be a placeholder or a stretch of `prompt`; the answer may not copy, even
+    loosely, an example; a prose answer (`seed_code` given) may not restate the code or the instruction.
+    """
+    names = (*fields, "task", "name", "instruction", "summary", "solution", "code", "description")
+    for name, text in fields.items():
+        label = name.replace("_", " ")
+        if placeholder(text, names):
+            return f"\"{name}\" is a placeholder ({text.strip()[:40]!r}): write the {label} itself"
+        if copies(text, prompt, COPY_CHARS.get(name, 20)):
+            return f"\"{name}\" copies the prompt's own words: write the {label} for the code given"
+    text = fields[answer]
+    if copies(text, examples) or repeats(text, examples):
+        return f"\"{answer}\" is copied from an example in the prompt, which is about other code: write your own"
+    if seed_code:
+        if copies(text, seed_code) or repeats(text, seed_code):
+            return f"\"{answer}\" repeats the code instead of describing it in prose"
+        instruction = fields.get("instruction", "")
+        if answer != "instruction" and (copies(text, instruction) or repeats(text, instruction)):
+            return f"\"{answer}\" repeats the instruction instead of answering it"
     return None

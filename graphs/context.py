@@ -48,6 +48,9 @@ class SynthSettings(CodemillSettings):
     translation_targets: dict[str, str] = Field(
         default_factory=lambda: {"python": "javascript", "javascript": "python"}
     )
+    rejected_sample: float = Field(0.1, ge=0, le=1, description="share of finally rejected executable instances "
+                                   "executed anyway (chosen by thread id) to measure how often the rubric "
+                                   "rejects code that passes its tests; they yield no training rows")
     timeout_s: float = Field(5.0, gt=0, description="sandbox wall-clock limit per check")
     seed: int = 0
     # The batch runner's bounds.

@@ -89,6 +89,9 @@ class MatrixRow(BaseModel):
     verification: dict[str, Any]
     checks: dict[str, Any] | None = None
     reviews: list[dict[str, Any]] = Field(default_factory=list)
+    # The rubric rejected this instance; it was executed only to measure the rubric against execution
+    # (`SynthSettings.rejected_sample`). Not training data: its candidates answer a rejected task.
+    rejected_sample: bool = False
     model: str | None = None
     sampling: dict[str, Any] = Field(default_factory=dict)
 
@@ -127,9 +130,13 @@ def prompt_text(state: SynthesisState) -> str:
 
 
 def funnel_stages(state: SynthesisState) -> list[str]:
+    """The funnel stages a thread reached; a probed rejection (`rejected_sample`) stops at `generated`, since its
+    execution produced nothing for the funnel to count."""
     stages: list[str] = []
     if state.instance is not None:
         stages.append("generated")
+    if state.rejected_sample:
+        return stages
     if state.verdict is not None and state.verdict.accepted:
         stages.append("accepted")
     if state.tests:
@@ -142,7 +149,7 @@ def funnel_stages(state: SynthesisState) -> list[str]:
 
 
 def sft_row(state: SynthesisState) -> SFTRow | None:
-    if state.status != "accepted" or state.instance is None or state.verdict is None:
+    if state.status != "accepted" or state.instance is None or state.verdict is None or state.rejected_sample:
         return None
     instance = state.instance
     user = prompt_text(state)
@@ -158,7 +165,8 @@ def sft_row(state: SynthesisState) -> SFTRow | None:
 
 
 def dpo_rows(state: SynthesisState) -> list[DPORow]:
-    if state.verification is None or state.instance is None or not (state.verdict and state.verdict.accepted):
+    if state.verification is None or state.instance is None or not (state.verdict and state.verdict.accepted) \
+            or state.rejected_sample:
         return []
     tid = state.thread_id
     rows = []
@@ -184,7 +192,7 @@ def matrix_row(state: SynthesisState) -> MatrixRow | None:
         language=state.instance.language, prompt=prompt_text(state), candidates=state.candidates,
         tests=state.tests, verification=state.verification.to_record(),
         checks=state.checks.model_dump(mode="json") if state.checks else None,
-        reviews=[review.model_dump(mode="json") for review in state.reviews],
+        reviews=[review.model_dump(mode="json") for review in state.reviews], rejected_sample=state.rejected_sample,
     )
 
 

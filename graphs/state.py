@@ -126,6 +126,9 @@ class SynthesisState(BaseModel):
     checks: ExecutionChecks | None = None
     verdicts: Annotated[list[Verdict], operator.add] = Field(default_factory=list)  # every verdict, in order
     reviews: Annotated[list[Review], operator.add] = Field(default_factory=list)
+    # A rejected executable instance executed only to measure the rubric against execution
+    # (`SynthSettings.rejected_sample`): it yields a marked matrix row and no SFT or DPO rows.
+    rejected_sample: bool = False
     failures: Annotated[list[Failure], operator.add] = Field(default_factory=list)
     status: Literal["running", "accepted", "rejected", "failed"] = "running"
 

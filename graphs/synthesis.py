@@ -3,6 +3,9 @@ optional reviewers, and a final status. One thread per (seed, task type).
 
     generate → discriminate ─┬─ rejected, attempts left ──→ generate
                              ├─ accepted, executable ─────→ write_tests ∥ sample → execute → reviewers → finalize
+                             ├─ finally rejected, executable, in the rejected sample
+                             │      → probe_rejected → write_tests ∥ sample → execute → finalize (no rows but the
+                             │        marked matrix: the quality numbers' check of the rubric against execution)
                              └─ otherwise ────────────────→ finalize
 """
 
@@ -17,11 +20,18 @@ from langgraph.graph.state import CompiledStateGraph
 from graphs.context import RunContext
 from graphs.human import human_review
 from graphs.nodes import agent_node
-from graphs.routing import after_discriminate, after_generate, finalize
+from graphs.routing import (
+    after_discriminate,
+    after_discriminate_for_review,
+    after_generate,
+    finalize,
+    probe_rejected,
+)
 from graphs.slots import Roster, sample_writes, validate_roster
 from graphs.state import SynthesisState
 
-# Supersteps one thread may take: 2 per generator attempt (at most 10) plus the executable tail, with room.
+# Supersteps one thread may take: 2 per generator attempt (at most 10) plus the executable tail (after a probe
+# of the rejected sample, one more), with room.
 RECURSION_LIMIT = 64
 
 
@@ -45,17 +55,31 @@ def build_graph(roster: Roster, *, human: bool = False) -> StateGraph:
     graph.add_edge(START, "generate")
     graph.add_conditional_edges("generate", after_generate, {
         "discriminate": "discriminate", "generate": "generate", "finalize": "finalize"})
-    graph.add_conditional_edges("discriminate", after_discriminate, {
-        "write_tests": "write_tests", "sample": "sample", "generate": "generate", "finalize": last})
+    after_judgment = {"write_tests": "write_tests", "sample": "sample", "generate": "generate", "finalize": last}
+    if human:  # a person sees every rejection and may overrule it: none goes into the rejected sample
+        graph.add_conditional_edges("discriminate", after_discriminate_for_review, after_judgment)
+    else:
+        graph.add_node("probe_rejected", probe_rejected)
+        graph.add_conditional_edges("discriminate", after_discriminate,
+                                    {**after_judgment, "probe_rejected": "probe_rejected"})
+        graph.add_edge("probe_rejected", "write_tests")
+        graph.add_edge("probe_rejected", "sample")
     graph.add_edge(["write_tests", "sample"], "execute")
     review_nodes = [f"review_{reviewer.name}" for reviewer in roster.reviewers]
     for node_name, reviewer in zip(review_nodes, roster.reviewers, strict=True):
         graph.add_node(node_name, agent_node(node_name, reviewer, reviewer, frozenset(reviewer.writes)))
-        graph.add_edge("execute", node_name)
     if review_nodes:
         graph.add_edge(review_nodes, last)
+    onward = review_nodes or [last]
+    if human:  # nothing is probed
+        for node_name in onward:
+            graph.add_edge("execute", node_name)
     else:
-        graph.add_edge("execute", last)
+        def after_execute(state: SynthesisState) -> list[str]:
+            """A probed rejection is measured, not reviewed: straight to `finalize`."""
+            return ["finalize"] if state.rejected_sample else onward
+
+        graph.add_conditional_edges("execute", after_execute, [*dict.fromkeys([*onward, "finalize"])])
     graph.add_edge("finalize", END)
     return graph
 

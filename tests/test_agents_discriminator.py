@@ -119,6 +119,15 @@ HOLLOW = {
     "an analysis that repeats the instructions": reasoned(
         analysis="Judge only what is asked, then quote or point to the evidence in the instance."),
     "an empty analysis": reasoned(analysis="..."),
+    "the check's name with its underscore": reasoned(code_only="code_only"),
+    "a reason copied from the worked example": reasoned(
+        code_only="The solution is only the definition of count_vowels, with no prose around it."),
+    "the worked example's analysis": reasoned(analysis=(
+        "A clear, testable task whose solution would be right but crashes, because the re module is used without "
+        "being imported. Adding import re at the top would fix it.")),
+    "the worked example's analysis, loosely": reasoned(analysis=(
+        "A clear and testable task whose solution would be right but crashes, because the re module is used "
+        "without being imported. Adding import re on top would fix it.")),
 }
 
 
@@ -145,3 +154,22 @@ async def test_a_hollow_judgment_then_a_real_one_is_accepted() -> None:
     update = await RubricDiscriminator()(state(), ctx)
     assert update["verdict"].accepted and len(chat.calls) == 2
     assert "placeholder" in chat.calls[1].messages[-1]["content"]
+
+
+async def test_a_reason_patterned_on_the_worked_example_but_about_this_instance_is_a_reason() -> None:
+    reply = reasoned(code_only="The solution is only the definition of add, with no prose around it.")
+    chat = ScriptedChat({"discriminator": [reply]})
+    ctx, _ = scripted_context(chat)
+    assert (await RubricDiscriminator()(state(), ctx))["verdict"].accepted and len(chat.calls) == 1
+
+
+async def test_the_worked_example_is_in_the_prompt_and_its_copy_is_named_in_the_reask() -> None:
+    from agents.discriminator import worked_example
+
+    copied = HOLLOW["a reason copied from the worked example"]
+    chat = ScriptedChat({"discriminator": [copied, reasoned()]})
+    ctx, _ = scripted_context(chat)
+    update = await RubricDiscriminator()(state(), ctx)
+    assert worked_example(TaskType.GENERATION).strip() in chat.calls[0].prompt
+    assert update["verdict"].accepted
+    assert "copied from the worked example" in chat.calls[1].messages[-1]["content"]

@@ -235,3 +235,67 @@ async def test_human_review_pauses_and_the_person_decides(tmp_path: Path) -> Non
     assert final.status == "rejected" and final.verdict.source == "human"
     (entry,) = ctx.pool.entries(TaskType.GENERATION)
     assert entry.verdict.source == "human" and entry.verdict.analysis == "too trivial"
+
+
+class CountingReviewer:
+    name: ClassVar[str] = "counting-reviewer"
+    slot: ClassVar[str] = "reviewer"
+    reads: ClassVar[frozenset[str]] = frozenset({"verification"})
+    writes: ClassVar[frozenset[str]] = frozenset({"reviews"})
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def __call__(self, state: SynthesisState, ctx: RunContext) -> dict[str, Any]:
+        self.calls += 1
+        return {}
+
+
+async def test_a_rejected_instance_in_the_sample_is_executed_but_yields_no_training_rows(tmp_path: Path) -> None:
+    reviewer = CountingReviewer()
+    parts = roster(discriminator=ScriptedDiscriminator(reject_first=99), reviewers=[reviewer])
+    await BatchRunner(parts, context(max_attempts=2, rejected_sample=1.0), tmp_path).run(seeds(2))
+    assert rows(tmp_path / "sft.jsonl") == [] and rows(tmp_path / "dpo.jsonl") == []  # its pairs are not data
+    matrices = rows(tmp_path / "matrix.jsonl")
+    assert len(matrices) == 2 and all(row["rejected_sample"] is True and row["checks"]["ok"] for row in matrices)
+    for ledger in rows(tmp_path / "ledger.jsonl"):
+        assert ledger["status"] == "rejected" and ledger["attempts"] == 2
+        assert ledger["stages"] == ["generated"]  # the funnel counts no execution, no pairs
+        assert ledger["rows"] == {"sft": 0, "dpo": 0, "matrix": 1}
+    assert reviewer.calls == 0  # measured, not reviewed
+
+
+async def test_the_sample_is_only_the_final_rejection_of_executable_instances(tmp_path: Path) -> None:
+    # Accepted at the second attempt: the first rejection is not probed, and the matrix is an accepted one.
+    await BatchRunner(roster(discriminator=ScriptedDiscriminator(reject_first=1)),
+                      context(rejected_sample=1.0), tmp_path / "a").run(seeds(1))
+    (matrix,) = rows(tmp_path / "a" / "matrix.jsonl")
+    assert matrix["rejected_sample"] is False and len(rows(tmp_path / "a" / "sft.jsonl")) == 1
+    # A summary has nothing to execute.
+    summaries = context(max_attempts=1, rejected_sample=1.0)
+    summaries.settings.task_mix = {task: float(task is TaskType.SUMMARIZATION) for task in TaskType}
+    await BatchRunner(roster(discriminator=ScriptedDiscriminator(reject_first=99)), summaries,
+                      tmp_path / "s").run(seeds(2))
+    assert rows(tmp_path / "s" / "matrix.jsonl") == []
+    # A share of 0 probes nothing.
+    await BatchRunner(roster(discriminator=ScriptedDiscriminator(reject_first=99)),
+                      context(max_attempts=1, rejected_sample=0.0), tmp_path / "z").run(seeds(3))
+    assert rows(tmp_path / "z" / "matrix.jsonl") == []
+
+
+def test_the_rejected_sample_is_a_stable_share_of_thread_ids() -> None:
+    from graphs.routing import in_rejected_sample
+
+    ids = [f"seed-{i}:generation" for i in range(4000)]
+    chosen = [tid for tid in ids if in_rejected_sample(tid, 0.1)]
+    assert chosen == [tid for tid in ids if in_rejected_sample(tid, 0.1)]  # the same choice on every run
+    assert 0.08 < len(chosen) / len(ids) < 0.12
+    assert set(chosen) <= {tid for tid in ids if in_rejected_sample(tid, 0.3)}  # a larger share adds threads
+    assert not any(in_rejected_sample(tid, 0.0) for tid in ids) and all(in_rejected_sample(tid, 1.0) for tid in ids)
+
+
+def test_a_person_reviewing_every_instance_gets_every_rejection() -> None:
+    from graphs.synthesis import compile_graph
+
+    assert "probe_rejected" not in compile_graph(roster(), human=True).get_graph().nodes
+    assert "probe_rejected" in compile_graph(roster()).get_graph().nodes

@@ -115,3 +115,60 @@ def test_chat_messages_build_a_system_and_a_user_message() -> None:
     assert [message["role"] for message in messages] == ["system", "user"]
     assert "console.assert" in messages[1]["content"]  # JavaScript test style for a JS target
     assert "5 independent unit tests" in messages[1]["content"]
+
+
+@pytest.mark.parametrize("language_id", ["python", "javascript"])
+@pytest.mark.parametrize("name", PAGES)
+def test_no_prompt_shows_a_placeholder_as_the_value_to_fill(name: str, language_id: str) -> None:
+    # A small model copies a format's "..." into its reply: every format shows a real, filled value instead.
+    text = render(name, **{**VARIABLES, "language_id": language_id})
+    assert '"..."' not in text and "[...]" not in text and "{...}" not in text
+
+
+def _last_json(text: str) -> dict[str, Any]:
+    import json
+
+    return json.loads(next(line for line in reversed(text.splitlines()) if line.startswith("{")))
+
+
+@pytest.mark.parametrize("task_type", list(TaskType))
+def test_each_discriminator_prompt_shows_a_worked_judgment_that_no_reply_may_copy(task_type: TaskType) -> None:
+    from agents.discriminator import verdict_from, worked_example
+    from agents.schemas import judgement_schema
+    from agents.validation import judgment_problem
+    from tools.errors import OutputRejected
+
+    example = worked_example(task_type)
+    page = render(f"discriminator/{task_type.value}.j2", **VARIABLES)
+    assert example.strip() in page
+    reply = _last_json(example)
+    assert list(reply) == [*RUBRICS[task_type], "analysis"]  # every check, in the rubric's order
+    reasons = {name: reply[name]["reason"] for name in RUBRICS[task_type]}
+    assert judgment_problem(reasons, reply["analysis"], prompt="") is None  # itself a judgment with substance
+    with pytest.raises(OutputRejected, match="worked example"):
+        verdict_from(judgement_schema(RUBRICS[task_type]).model_validate(reply), task_type, page, example)
+
+
+def test_the_worked_judgments_show_both_answers() -> None:
+    from agents.discriminator import worked_example
+
+    answers = {check["passed"] for task in TaskType for name, check in _last_json(worked_example(task)).items()
+               if name != "analysis"}
+    assert answers == {True, False}
+
+
+@pytest.mark.parametrize("language_id", ["python", "javascript"])
+@pytest.mark.parametrize("task_type", list(TaskType))
+def test_each_generator_prompt_shows_a_worked_reply_that_passes_its_own_checks(task_type: TaskType,
+                                                                               language_id: str) -> None:
+    from agents.generator import SCHEMAS, CopySources, LLMGenerator
+    from graphs.state import SeedInput, SynthesisState
+
+    variables = {**VARIABLES, "language_id": language_id}
+    example = render(f"generator/_worked_{task_type.value}.j2", **variables)
+    assert example.strip() in render(f"generator/{task_type.value}.j2", **variables)
+    state = SynthesisState(seed=SeedInput(id="s", code="x = 1"), task_type=task_type)
+    language = language_id if task_type is not TaskType.SUMMARIZATION else "python"
+    build = LLMGenerator._builder(state, language, CopySources(prompt="", examples="", seed_code=""))
+    instance = build(SCHEMAS[task_type].model_validate(_last_json(example)))
+    assert instance.output.strip()

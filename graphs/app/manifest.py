@@ -7,7 +7,10 @@ versions, seeds, start and finish times, counts, token usage per agent. Beside t
 - `totals`: threads by status and rows on disk (from the files), and usage summed over all runs;
 - `outcome`: the yield (threads that produced a row) and the top reasons the others did not
   (`graphs.outcomes`; `outcome.headline` is the report's one-line verdict, `outcome.low_yield` says whether
-  fewer than half of the threads produced a row).
+  fewer than half of the threads produced a row);
+- `quality`: per task type and `all`, the numbers of `graphs.app.reports.quality` (acceptance rate, the rubric
+  against execution both ways, test validity, candidate pass rate, calls and tokens per accepted row), over
+  every run on the OUTDIR.
 The file is replaced atomically, so a crash leaves the previous version.
 """
 
@@ -22,6 +25,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from graphs.app.reports.quality import quality
+from graphs.app.reports.synth_data import load_run
 from graphs.batch import BatchStats
 from graphs.context import SynthSettings
 from graphs.outcomes import summarize
@@ -133,6 +138,7 @@ class Manifest:
             "usage": total_usage,
         }
         self.data["outcome"] = summarize(ledger).model_dump()
+        self.data["quality"] = quality_numbers(self.outdir, self.data)
         self.save()
 
     def save(self) -> None:
@@ -146,6 +152,14 @@ class Manifest:
         except BaseException:
             tmp.unlink(missing_ok=True)  # the previous manifest stays whole
             raise
+
+
+def quality_numbers(outdir: Path, manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The quality table of OUTDIR's rows, with this manifest's usage (the file on disk may be older)."""
+    data = load_run(outdir)
+    data.manifest = manifest
+    return {task: {key: round(value, 4) if isinstance(value, float) else value for key, value in numbers.items()}
+            for task, numbers in quality(data).items()}
 
 
 def _short(value: Any) -> str:

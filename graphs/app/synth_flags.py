@@ -16,6 +16,9 @@ def add_synth_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max-attempts", type=int, metavar="N", help="generator attempts per instance (default 3)")
     group.add_argument("--task-mix", metavar="TYPE=W,...",
                        help="task-type weights, e.g. generation=57,summarization=16,repair=16,translation=11")
+    group.add_argument("--rejected-sample", type=float, metavar="F",
+                       help="share of finally rejected executable instances executed anyway, to measure how often "
+                            "the rubric rejects code that passes its tests (default 0.1; no rows come of them)")
     group.add_argument("--exec-timeout", type=float, metavar="S", help="sandbox seconds per check (default 5)")
     group.add_argument("--threads", type=int, metavar="N",
                        help="seeds in flight at once (default: enough to keep --concurrency requests in flight on "

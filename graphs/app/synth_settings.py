@@ -17,7 +17,7 @@ def build_synth_settings(args: argparse.Namespace) -> tuple[SynthSettings, Agent
     """Flags > CODEMILL_* environment > --config file > defaults, for the run and for the agent choice."""
     given = {
         "n_candidates": args.n_candidates, "n_tests": args.n_tests, "max_attempts": args.max_attempts,
-        "timeout_s": args.exec_timeout, "seed": args.seed,
+        "timeout_s": args.exec_timeout, "seed": args.seed, "rejected_sample": args.rejected_sample,
         "task_mix": parse_task_mix(args.task_mix) if args.task_mix else None,
     }
     settings = load_settings(SynthSettings, config_file=args.config, **given)

@@ -25,24 +25,39 @@ def quality(data: RunData) -> dict[str, dict[str, Any]]:
     - `acceptance_rate`: accepted / judged threads.
     - `accepted_failing_execution`: accepted instances whose own code fails a trusted test (the rubric said
       yes, execution said no), over accepted instances that were executed.
-    - `rejected_passing_execution`: rejected instances executed for this purpose whose code passes every
-      trusted test (the rubric said no, execution said yes), over those executed.
-    - `test_validity`: share of written tests the instance's reference passes.
-    - `candidate_pass_rate`: share of matrix cells that passed.
+    - `rejected_passing_execution`: rejected instances executed for this purpose (`rejected_executed` of them,
+      `SynthSettings.rejected_sample`) whose code passes every trusted test (the rubric said no, execution
+      said yes), over those executed.
+    - `test_validity`: share of the tests written for accepted instances that the instance's reference passes.
+    - `candidate_pass_rate`: share of the accepted instances' matrix cells that passed.
     - `suspect_candidates`: candidates flagged as forging primitives.
-    - `calls_per_accepted`, `tokens_per_accepted`: model calls and tokens over accepted rows.
+    - `calls_per_accepted`, `tokens_per_accepted`: model calls and tokens (prompt and completion) over
+      accepted rows. Overall, from the usage of every run on the OUTDIR; per task type, from the ledger's
+      per-thread usage where it is recorded, else only when the OUTDIR holds one task type.
     """
     tasks = task_types(data)
     table = {task: _numbers(data, task) for task in tasks}
     table["all"] = _numbers(data, None)
-    usage = as_dict(data.manifest.get("usage"))
-    totals = as_dict(usage.get("total")) or usage
-    calls = as_number(totals.get("calls"))
-    tokens = as_number(totals.get("total_tokens")) or _sum_tokens(totals)
-    accepted = table["all"]["accepted"]
-    table["all"]["calls_per_accepted"] = calls / accepted if calls is not None and accepted else None
-    table["all"]["tokens_per_accepted"] = tokens / accepted if tokens is not None and accepted else None
+    calls, tokens = run_usage(data.manifest)
+    per_task_usage = any(as_dict(row.get("usage")) for row in data.ledger)
+    single = tasks if len(tasks) == 1 else []
+    for name in ["all", *([] if per_task_usage else single)]:
+        accepted = table[name]["accepted"]
+        table[name]["calls_per_accepted"] = calls / accepted if calls is not None and accepted else None
+        table[name]["tokens_per_accepted"] = tokens / accepted if tokens is not None and accepted else None
     return table
+
+
+def run_usage(manifest: dict[str, Any]) -> tuple[float | None, float | None]:
+    """Model calls and tokens of every run on the OUTDIR (`totals.usage`, else the latest run's `usage`): summed
+    over the agents of a `UsageReport` dump, or read from a `total` entry."""
+    usage = as_dict(as_dict(manifest.get("totals")).get("usage")) or as_dict(manifest.get("usage"))
+    parts = [as_dict(agent) for agent in as_dict(usage.get("agents")).values()] or \
+        [as_dict(usage.get("total")) or usage]
+    calls = [as_number(part.get("calls")) for part in parts]
+    tokens = [as_number(part.get("total_tokens")) or _sum_tokens(part) for part in parts]
+    return (sum(c for c in calls if c is not None) if any(c is not None for c in calls) else None,
+            sum(t for t in tokens if t is not None) if any(t is not None for t in tokens) else None)
 
 
 def _sum_tokens(totals: dict[str, Any]) -> float | None:
@@ -57,21 +72,21 @@ def _numbers(data: RunData, task: str | None) -> dict[str, Any]:
     judged = [r for r in data.ledger if mine(r) and "generated" in as_list(r.get("stages"))]
     accepted = [r for r in judged if "accepted" in as_list(r.get("stages"))]
     # Execution follows acceptance: every matrix row but the rejected sample is an accepted instance.
-    accepted_checks = [as_dict(r.get("checks")) for r in data.matrix
-                       if mine(r) and not r.get("rejected_sample") and r.get("checks")]
+    executed = [r for r in data.matrix if mine(r) and not r.get("rejected_sample")]
+    accepted_checks = [as_dict(r.get("checks")) for r in executed if r.get("checks")]
     failing = sum(c.get("ok") is False for c in accepted_checks)
     rejected = [as_dict(r.get("checks")) for r in data.matrix
                 if mine(r) and r.get("rejected_sample") and r.get("checks")]
-    passing_rejected = sum(bool(c.get("ok")) for c in rejected)
-    written = sum(as_number(as_dict(r.get("checks")).get("tests_total")) or 0 for r in data.matrix if mine(r))
-    held = sum(as_number(as_dict(r.get("checks")).get("reference_passes")) or 0 for r in data.matrix if mine(r))
-    cells = [cell for r in data.matrix if mine(r)
-             for row in as_list(as_dict(r.get("verification")).get("matrix")) for cell in as_list(row)]
+    passing_rejected = sum(c.get("ok") is True for c in rejected)
+    written = sum(as_number(as_dict(r.get("checks")).get("tests_total")) or 0 for r in executed)
+    held = sum(as_number(as_dict(r.get("checks")).get("reference_passes")) or 0 for r in executed)
+    cells = [cell for r in executed for row in as_list(as_dict(r.get("verification")).get("matrix"))
+             for cell in as_list(row)]
     suspects = sum(reason is not None for r in data.matrix if mine(r)
                    for reason in as_list(as_dict(r.get("verification")).get("suspect")))
     per_thread = [as_dict(r.get("usage")) for r in data.ledger if mine(r)]
     calls = sum(as_number(u.get("calls")) or 0 for u in per_thread)
-    tokens = sum(as_number(u.get("total_tokens")) or 0 for u in per_thread)
+    tokens = sum(as_number(u.get("total_tokens")) or _sum_tokens(u) or 0 for u in per_thread)
     return {
         "judged": len(judged), "accepted": len(accepted),
         "acceptance_rate": _share(len(accepted), len(judged)),

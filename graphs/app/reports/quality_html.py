@@ -12,6 +12,7 @@ from graphs.app.reports.synth_data import RunData, as_dict, as_list, as_number
 
 LABELS = [("acceptance_rate", "accepted / judged", "pct"),
           ("accepted_failing_execution", "accepted, yet failing trusted tests", "pct"),
+          ("rejected_executed", "rejected instances executed (sample)", "count"),
           ("rejected_passing_execution", "rejected, yet passing trusted tests", "pct"),
           ("test_validity", "tests the reference passes", "pct"),
           ("candidate_pass_rate", "candidate cells passed", "pct"),
@@ -27,7 +28,9 @@ def top_failure_reasons(data: RunData, top: int = 3) -> list[tuple[str, int]]:
         if row.get("status") == "accepted":
             continue
         failures = [as_dict(f) for f in as_list(row.get("failures"))]
-        if failures:
+        rubric = row.get("status") == "rejected" and "accepted" not in as_list(row.get("stages"))
+        # The rubric's final rejection is why such a thread ended, not an earlier failure or one of its probe's.
+        if failures and not (rubric and row.get("verdict_reasons")):
             first = failures[-1]
             message = str(first.get("message", "")).splitlines()[0][:120] if first.get("message") else "?"
             reasons[f"{first.get('stage', '?')}: {message}"] += 1
