@@ -11,8 +11,10 @@ optional reviewers, and a final status. One thread per (seed, task type).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Hashable
+from typing import cast
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
@@ -30,12 +32,14 @@ from graphs.routing import (
 from graphs.slots import Roster, sample_writes, validate_roster
 from graphs.state import SynthesisState
 
+SynthesisGraph = StateGraph[SynthesisState, RunContext, SynthesisState, SynthesisState]
+CompiledSynthesisGraph = CompiledStateGraph[SynthesisState, RunContext, SynthesisState, SynthesisState]
 # Supersteps one thread may take: 2 per generator attempt (at most 10) plus the executable tail (after a probe
 # of the rejected sample, one more), with room.
 RECURSION_LIMIT = 64
 
 
-def build_graph(roster: Roster, *, human: bool = False) -> StateGraph:
+def build_graph(roster: Roster, *, human: bool = False) -> SynthesisGraph:
     """The uncompiled graph for a validated roster; `human` pauses before `finalize` for a person's verdict."""
     validate_roster(roster)
     graph = StateGraph(SynthesisState, context_schema=RunContext)
@@ -53,9 +57,10 @@ def build_graph(roster: Roster, *, human: bool = False) -> StateGraph:
         graph.add_edge("human_review", "finalize")
         last = "human_review"
     graph.add_edge(START, "generate")
-    graph.add_conditional_edges("generate", after_generate, {
-        "discriminate": "discriminate", "generate": "generate", "finalize": "finalize"})
-    after_judgment = {"write_tests": "write_tests", "sample": "sample", "generate": "generate", "finalize": last}
+    graph.add_conditional_edges("generate", after_generate, cast(dict[Hashable, str], {
+        "discriminate": "discriminate", "generate": "generate", "finalize": "finalize"}))
+    after_judgment: dict[Hashable, str] = {"write_tests": "write_tests", "sample": "sample", "generate": "generate",
+                                           "finalize": last}
     if human:  # a person sees every rejection and may overrule it: none goes into the rejected sample
         graph.add_conditional_edges("discriminate", after_discriminate_for_review, after_judgment)
     else:
@@ -85,11 +90,11 @@ def build_graph(roster: Roster, *, human: bool = False) -> StateGraph:
 
 
 def compile_graph(roster: Roster, checkpointer: BaseCheckpointSaver | None = None, *,
-                  human: bool = False) -> CompiledStateGraph:
+                  human: bool = False) -> CompiledSynthesisGraph:
     return build_graph(roster, human=human).compile(checkpointer=checkpointer)
 
 
-def thread_config(thread_id: str) -> dict[str, Any]:
+def thread_config(thread_id: str) -> RunnableConfig:
     """The LangGraph config of one thread: its checkpoint key and its bound on supersteps."""
     return {"configurable": {"thread_id": thread_id}, "recursion_limit": RECURSION_LIMIT}
 

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from langchain_core.runnables import RunnableConfig
+
 from graphs.context import Event, RunContext, SynthSettings
 from graphs.error_policy import ErrorKind, classify, describe
 from graphs.state import Failure, SeedInput, SynthesisState, TaskType, thread_id
@@ -83,7 +85,7 @@ async def run_thread(app: Any, seed: SeedInput, task_type: TaskType, ctx: RunCon
     return ThreadResult(tid, seed, task_type, status, state=state)
 
 
-async def _failed(app: Any, config: dict[str, Any], seed: SeedInput, task_type: TaskType, ctx: RunContext,
+async def _failed(app: Any, config: RunnableConfig, seed: SeedInput, task_type: TaskType, ctx: RunContext,
                   error: BaseException, *, agent: str, message: str) -> ThreadResult:
     """The thread's recorded failure: its last checkpointed state (or its start) plus what went wrong."""
     state: SynthesisState | None = None

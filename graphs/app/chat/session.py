@@ -11,7 +11,7 @@ superstep (`bulk_update_state`). Then the graph's own edges go on: `execute`, th
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
 from pathlib import Path
 from typing import Any, cast
@@ -96,14 +96,15 @@ class ChatSession:
             await self.probe()
         if self.config is not None and "human_review" in (await self.app.aget_state(self.config)).next:
             self.console.print(Text("(the previous instance got no verdict and will not be saved)", style="dim"))
-        self.config = cast(RunnableConfig, thread_config(f"chat-{self.runs}-{seed.id}:{task.value}"))
+        self.config = thread_config(f"chat-{self.runs}-{seed.id}:{task.value}")
         self.console.rule(f"{task.value} · seed {seed.id} ({seed.language}, {len(seed.code.splitlines())} lines)")
         await self._drive(initial_state(seed, task, self.settings))
 
     async def _drive(self, payload: Any) -> None:
         """Stream the graph from `payload` (a new state, a resume Command, or None to go on) to its next stop:
         node updates are rendered as they land, agents' live events (custom stream) as they happen."""
-        stream = self.app.astream(payload, self._thread(), context=self.context(), stream_mode=STREAM_MODES)
+        stream = cast(AsyncGenerator[tuple[str, Any], None],  # (mode, chunk) pairs, as asked for below
+                      self.app.astream(payload, self._thread(), context=self.context(), stream_mode=STREAM_MODES))
         async with aclosing(stream):  # a step that fails or is cancelled stops the graph's tasks at once
             async for mode, chunk in stream:
                 if mode == "custom":
