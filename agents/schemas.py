@@ -11,7 +11,7 @@ model writes its reasoning and working code before the parts that depend on them
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
@@ -102,7 +102,7 @@ def tests_schema(limit: int) -> type[TestsReply]:
 def _tests_schema(limit: int) -> type[TestsReply]:
     tests = Annotated[list[Annotated[str, Field(min_length=1, max_length=MAX_TEST)]],
                       Field(min_length=1, max_length=limit)]
-    return create_model(f"TestsReply{limit}", __base__=TestsReply, tests=(tests, ...))  # type: ignore[call-overload]
+    return create_model(f"TestsReply{limit}", __base__=TestsReply, tests=(tests, ...))
 
 
 @lru_cache(maxsize=32)
@@ -110,6 +110,6 @@ def judgement_schema(check_names: tuple[str, ...]) -> type[Reply]:
     """A reply model with one required `CheckAnswer` per rubric check (so constrained decoding cannot
     skip or invent a check), then a short overall analysis. There is deliberately no "overall" field:
     acceptance is computed in code from the checks."""
-    fields: dict[str, object] = {name: (CheckAnswer, ...) for name in check_names}
+    fields: dict[str, Any] = {name: (CheckAnswer, ...) for name in check_names}  # (type, default) pairs
     fields["analysis"] = (Annotated[str, Field(min_length=1, max_length=600)], ...)
-    return create_model("Judgement", __base__=Reply, **fields)  # type: ignore[call-overload]
+    return create_model("Judgement", __base__=Reply, **fields)

@@ -15,7 +15,8 @@ from langgraph.config import get_stream_writer
 from pydantic import BaseModel, Field
 from pydantic_settings import SettingsConfigDict
 
-from graphs.state import TaskType
+from graphs.state import Instance, TaskType, Verdict
+from tools.sandbox import Sandbox
 from tools.settings import CodemillSettings
 
 T = TypeVar("T", bound=BaseModel)
@@ -89,6 +90,24 @@ class ChatModel(Protocol):
     ) -> list[T]: ...
 
 
+class PoolExample(Protocol):
+    """One judged instance handed out as a few-shot example (`graphs.pool.PoolEntry` satisfies it)."""
+
+    instance: Instance
+    verdict: Verdict
+
+
+class ExamplePool(Protocol):
+    """What agents need from the few-shot pool (`graphs.pool.FewShotPool` satisfies it; this module sits below
+    graphs.pool, so it names the methods, not the class)."""
+
+    def add(self, instance: Instance, verdict: Verdict) -> bool: ...
+
+    def examples(
+        self, task_type: TaskType | str, *, good: int = ..., bad: int = ..., rng_seed: int = ...
+    ) -> Sequence[PoolExample]: ...
+
+
 @dataclass
 class Event:
     """Something worth showing live: an agent's output, a matrix, a verdict."""
@@ -114,6 +133,6 @@ class RunContext:
 
     settings: SynthSettings
     llm: ChatModel
-    sandbox: Any  # tools.sandbox.Sandbox (kept loose so tests may pass a stand-in)
-    pool: Any  # graphs.pool.FewShotPool
+    sandbox: Sandbox  # (tests of graphs that execute nothing pass None: nothing checks it at run time)
+    pool: ExamplePool | None  # None: no few-shot examples, no verdicts kept
     emit: Callable[[Event], None] = stream_event  # tests that call agents directly may collect events instead

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass, field
-from typing import Any
 
-from agents.base import SLOTS
+from agents.base import SLOTS, Agent, Generator
 from graphs.nodes import origin
 from graphs.state import SynthesisState
 from tools.errors import ConfigError
@@ -20,19 +19,20 @@ REDUCER_FIELDS = frozenset(name for name, info in SynthesisState.model_fields.it
 
 @dataclass
 class Roster:
-    """Which agent fills each slot, plus any reviewers that run in parallel after execution."""
+    """Which agent fills each slot, plus any reviewers that run in parallel after execution. Plug-ins are
+    duck-typed: nothing checks these types when a roster is built; `validate_roster` checks the protocol."""
 
-    generator: Any
-    discriminator: Any
-    test_writer: Any
-    executor: Any
-    reviewers: list[Any] = field(default_factory=list)
+    generator: Generator
+    discriminator: Agent
+    test_writer: Agent
+    executor: Agent
+    reviewers: list[Agent] = field(default_factory=list)
 
-    def agents(self) -> list[tuple[str, Any]]:
+    def agents(self) -> list[tuple[str, Agent]]:
         return [(slot, getattr(self, slot)) for slot in ROLE_SLOTS] + [("reviewer", r) for r in self.reviewers]
 
 
-def sample_writes(agent: Any) -> frozenset[str]:
+def sample_writes(agent: object) -> frozenset[str]:
     """What a generator's `sample` may write: its `sample_writes`, else what sampling is for."""
     return frozenset(getattr(agent, "sample_writes", None) or {"candidates", "failures"})
 

@@ -596,3 +596,8 @@ def test_the_findings_cache_keeps_a_verdict_per_code_and_language_and_stays_boun
         screen(f"x = {n}", "python")
     assert len(screening._findings) <= screening.CACHE_SIZE
     assert screen(hostile, "python") == first  # evicted or not, the same verdict
+
+
+def test_a_digit_the_number_pattern_does_not_know_is_not_a_crash() -> None:
+    screen("var x = .²;", "javascript")  # str.isdigit() accepts "²", the number pattern does not: no exception
+    assert isinstance(screen("var x = .²; process.binding('fs')", "javascript"), str)

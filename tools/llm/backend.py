@@ -7,16 +7,35 @@ its endpoint and translates the outcome: a `ChatReply`, or one of the typed erro
 (`EndpointUnreachable`, `AuthFailed`, `UnknownModel`, `ContextLengthExceeded`, `RoleOrderRejected`,
 `Transient` with the server's retry delay, `RequestRejected`). It never retries.
 
-`OpenAIBackend` (the `openai` SDK) is the one built in; a LangChain chat model plugs in beside it by
-implementing `ChatBackend` and being passed to `LLMClient(settings, backends=[...])`.
+Two are built in, chosen by `LLMSettings.backend` (`tools.llm.client.backends_for`): `OpenAIBackend` (the
+`openai` SDK, one per base URL) and `LangChainBackend` (any LangChain chat model). Another plugs in by implementing
+`ChatBackend` and being passed to `LLMClient(settings, backends=[...])`. What an HTTP status means is decided here,
+once, for every backend (`error_for_status`).
 """
 
 from __future__ import annotations
 
+import email.utils
+import math
+import re
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from tools.errors import (
+    AuthFailed,
+    ContextLengthExceeded,
+    LLMError,
+    RequestRejected,
+    RoleOrderRejected,
+    Transient,
+    UnknownModel,
+)
+
 Message = dict[str, str]
+OPENAI = "openai"  # `LLMSettings.backend` of the OpenAI protocol; the other kind is "langchain:module.Class"
+LANGCHAIN = "langchain:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,3 +92,56 @@ class ChatBackend(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+CONTEXT_LENGTH = re.compile(r"maximum context length|context[_ ]length[_ ]exceeded|maximum model length|"
+                            r"context window|prompt is too long|too many tokens", re.IGNORECASE)
+ROLE_ORDER = re.compile(r"roles? must alternate|alternate user/assistant", re.IGNORECASE)
+CONTEXT_LIMIT = re.compile(r"maximum (?:context|model) length (?:is |of )?(\d+)", re.IGNORECASE)
+TRANSIENT_STATUSES = frozenset({408, 409, 425, 429})
+
+
+def retry_after_s(headers: Mapping[str, str]) -> float | None:
+    """The delay a `Retry-After` (seconds or HTTP date) or `retry-after-ms` header asks for, if sensible."""
+    for name, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            delay = float(value) / divisor
+        except ValueError:
+            parsed = email.utils.parsedate_tz(value) if divisor == 1.0 else None
+            if parsed is None:
+                continue
+            delay = email.utils.mktime_tz(parsed) - time.time()
+        if math.isfinite(delay):
+            return max(0.0, delay)
+    return None
+
+
+def context_length_exceeded(message: str) -> ContextLengthExceeded:
+    """The error for a server's "prompt too long", with the context length when the message says it."""
+    limit = CONTEXT_LIMIT.search(message)
+    return ContextLengthExceeded(message, int(limit.group(1)) if limit else None)
+
+
+def error_for_status(where: str, status: int, detail: str, *, retry_after: float | None = None,
+                     model_named: bool = True) -> LLMError:
+    """The typed error for an HTTP error status of `where` (an endpoint and its model); `detail` is the server's
+    own message, `retry_after` its `Retry-After` delay, `model_named` whether the request named a model (a 404 is
+    then about the model when the server says so)."""
+    said = f"{where} answered HTTP {status}: {detail}"
+    if status in (401, 403):
+        return AuthFailed(f"{where} refused the API key (HTTP {status}: {detail}); give the right one with "
+                          "--api-key or CODEMILL_API_KEY", status)
+    if status == 404 and model_named and "model" in detail.lower():
+        return UnknownModel(f"{where}: the server does not serve this model (HTTP 404: {detail})", status)
+    if status in TRANSIENT_STATUSES or status >= 500:
+        return Transient(said, retry_after=retry_after)
+    if CONTEXT_LENGTH.search(detail):
+        return context_length_exceeded(said)
+    if ROLE_ORDER.search(detail):
+        return RoleOrderRejected(said, status)
+    if status == 404:
+        return RequestRejected(f"{said} (does the base URL end in /v1?)", status)
+    return RequestRejected(said, status)

@@ -5,11 +5,16 @@
 
     def run(args):
         settings = llm_settings_from_args(args)   # CLI > CODEMILL_LLM_* environment > --config file > defaults
+
+`--llm langchain:module.Class` drives the agents with a LangChain chat model; each `--llm-arg KEY=VALUE` is one of
+its keyword settings, over the `[llm.langchain]` table of the config file (a VALUE that reads as JSON is that JSON:
+`timeout=30`, `streaming=false`, `stop=["###"]`; anything else is a string).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +23,7 @@ from tools.settings import add_config_argument, load_settings
 
 # flag destination -> LLMSettings field
 _FIELDS = {
-    "base_url": "base_urls", "model": "model", "api_key": "api_key", "temperature": "temperature",
+    "llm": "backend", "base_url": "base_urls", "model": "model", "api_key": "api_key", "temperature": "temperature",
     "top_p": "top_p", "max_tokens": "max_tokens", "seed": "seed", "concurrency": "concurrency",
     "timeout": "timeout_s", "max_retries": "max_retries", "cache_path": "cache_path",
 }
@@ -41,10 +46,27 @@ def base_seed(args: argparse.Namespace) -> int | None:
     return value if isinstance(value, int) else None
 
 
+def llm_arg(text: str) -> tuple[str, Any]:
+    """`--llm-arg KEY=VALUE`: the value as JSON when it is JSON, else as the string given."""
+    key, equals, value = text.partition("=")
+    key = key.strip()
+    if not equals or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE with KEY a Python identifier, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except ValueError:
+        return key, value
+
+
 def add_llm_arguments(parser: argparse.ArgumentParser, *, model_flag: bool = True) -> None:
-    """Add --base-url (repeatable), --model, --api-key, --no-cache, --config and sampling flags."""
+    """Add --llm, --llm-arg, --base-url (repeatable), --model, --api-key, --no-cache, --config and sampling flags."""
     add_config_argument(parser)
     group = parser.add_argument_group("model endpoint")
+    group.add_argument("--llm", metavar="BACKEND",
+                       help="what sends the requests: openai (default), or langchain:module.Class, any LangChain "
+                            "chat model, e.g. langchain:langchain_openai.ChatOpenAI (env CODEMILL_LLM_BACKEND)")
+    group.add_argument("--llm-arg", action="append", type=llm_arg, metavar="KEY=VALUE",
+                       help="a keyword setting of the LangChain chat model; repeatable (config: [llm.langchain])")
     group.add_argument("--base-url", action="append", metavar="URL",
                        help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1; repeat to balance "
                             "over several (env CODEMILL_BASE_URL)")
@@ -70,4 +92,10 @@ def llm_settings_from_args(args: argparse.Namespace, **overrides: Any) -> LLMSet
     if getattr(args, "no_cache", False):
         values["cache_enabled"] = False
     values.update(overrides)
-    return load_settings(LLMSettings, config_file=getattr(args, "config", None), **values)
+    from tools.llm.client import client_settings  # the client (and the openai SDK) only once settings are built
+
+    settings = load_settings(LLMSettings, config_file=getattr(args, "config", None), **values)
+    given = dict(getattr(args, "llm_arg", None) or [])
+    if given:  # key by key over the config file's [llm.langchain]
+        settings = settings.model_copy(update={"langchain": {**settings.langchain, **given}})
+    return client_settings(settings)

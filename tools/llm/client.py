@@ -9,6 +9,9 @@ raises `ContextLengthExceeded`, before it is sent when the client can tell.
 
 With seeds switched off (`seed = none`), the `seed` a caller passes is not sent, but it still keys the reply
 cache, so a retry with its own seed is asked anew rather than replayed.
+
+The backend is `settings.backend`: the OpenAI protocol (one `OpenAIBackend` per base URL) or a LangChain chat model
+(`tools.llm.langchain_backend`); everything above the seam is the same for both.
 """
 
 from __future__ import annotations
@@ -18,8 +21,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from tools.errors import ContextLengthExceeded, LLMError, OutputRejected, RequestRejected
-from tools.llm.backend import ChatBackend, ChatRequest, Message
+from tools.errors import ConfigError, ContextLengthExceeded, LLMError, OutputRejected, RequestRejected
+from tools.llm.backend import OPENAI, ChatBackend, ChatRequest, Message
 from tools.llm.cache import CachedReply, ReplyCache, cache_key
 from tools.llm.context import ContextWindow
 from tools.llm.conversation import alternating
@@ -42,13 +45,35 @@ def openai_backends(settings: LLMSettings) -> list[ChatBackend]:
     return [OpenAIBackend(url, settings) for url in settings.base_urls]
 
 
+def backends_for(settings: LLMSettings) -> list[ChatBackend]:
+    """The backends `settings.backend` names: `openai` (one per base URL) or `langchain:module.Class`."""
+    if settings.backend == OPENAI:
+        return openai_backends(settings)
+    from tools.llm.langchain_backend import langchain_backends  # LangChain is imported only when it is used
+
+    return list(langchain_backends(settings))
+
+
+def client_settings(settings: LLMSettings) -> LLMSettings:
+    """`settings` as the client uses them: a LangChain model's own name as `model` (requests, cache, manifest)."""
+    if settings.backend == OPENAI:
+        if settings.langchain:
+            raise ConfigError("LangChain settings ([llm.langchain], --llm-arg) are for a LangChain chat model: "
+                              "choose one with --llm langchain:module.Class")
+        return settings
+    from tools.llm.langchain import with_model_name
+
+    return with_model_name(settings)
+
+
 class LLMClient:
-    """Chat completions (`complete`) and schema-valid replies (`structured`) from `LLMSettings`; another
-    backend (e.g. a LangChain chat model) may be passed as `backends`."""
+    """Chat completions (`complete`) and schema-valid replies (`structured`) from `LLMSettings`, through the
+    backends `settings.backend` names, or the given `backends`."""
 
     def __init__(self, settings: LLMSettings, *, backends: Sequence[ChatBackend] | None = None) -> None:
+        settings = client_settings(settings)
         self.settings = settings
-        backends = openai_backends(settings) if backends is None else list(backends)
+        backends = backends_for(settings) if backends is None else list(backends)
         self._transport = Transport(settings, backends)
         self._window = ContextWindow(settings, backends)
         self._formats = FormatSupport()

@@ -13,9 +13,7 @@ asked through vLLM's `POST /tokenize` (at the server root).
 
 from __future__ import annotations
 
-import email.utils
 import json
-import math
 import re
 import time
 from collections.abc import Mapping
@@ -25,41 +23,12 @@ import httpx2
 import openai
 
 from tools.errors import (
-    AuthFailed,
-    ContextLengthExceeded,
     EndpointUnreachable,
     LLMError,
-    RequestRejected,
-    RoleOrderRejected,
     Transient,
-    UnknownModel,
 )
-from tools.llm.backend import ChatReply, ChatRequest, Message, ModelCard
+from tools.llm.backend import ChatReply, ChatRequest, Message, ModelCard, error_for_status, retry_after_s
 from tools.llm.settings import LLMSettings
-
-_CONTEXT_LENGTH = re.compile(r"maximum context length|context[_ ]length[_ ]exceeded|maximum model length|"
-                             r"context window|prompt is too long|too many tokens", re.IGNORECASE)
-_ROLE_ORDER = re.compile(r"roles? must alternate|alternate user/assistant", re.IGNORECASE)
-_LIMIT = re.compile(r"maximum (?:context|model) length (?:is |of )?(\d+)", re.IGNORECASE)
-_TRANSIENT_STATUSES = frozenset({408, 409, 425, 429})
-
-
-def retry_after_s(headers: Mapping[str, str]) -> float | None:
-    """The delay a `Retry-After` (seconds or HTTP date) or `retry-after-ms` header asks for, if sensible."""
-    for name, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
-        value = headers.get(name)
-        if value is None:
-            continue
-        try:
-            delay = float(value) / divisor
-        except ValueError:
-            parsed = email.utils.parsedate_tz(value) if divisor == 1.0 else None
-            if parsed is None:
-                continue
-            delay = email.utils.mktime_tz(parsed) - time.time()
-        if math.isfinite(delay):
-            return max(0.0, delay)
-    return None
 
 
 def _detail(error: openai.APIStatusError) -> str:
@@ -138,23 +107,8 @@ class OpenAIBackend:
             return Transient(f"{where} {what}")
         if not isinstance(error, openai.APIStatusError):
             return Transient(f"{where}: {error}")
-        status, detail = error.status_code, _detail(error)
-        said = f"{where} answered HTTP {status}: {detail}"
-        if status in (401, 403):
-            return AuthFailed(f"{where} refused the API key (HTTP {status}: {detail}); give the right one with "
-                              "--api-key or CODEMILL_API_KEY", status)
-        if status == 404 and model and "model" in detail.lower():
-            return UnknownModel(f"{where}: the server does not serve this model (HTTP 404: {detail})", status)
-        if status in _TRANSIENT_STATUSES or status >= 500:
-            return Transient(said, retry_after=retry_after_s(error.response.headers))
-        if _CONTEXT_LENGTH.search(detail):
-            limit = _LIMIT.search(detail)
-            return ContextLengthExceeded(said, int(limit.group(1)) if limit else None)
-        if _ROLE_ORDER.search(detail):
-            return RoleOrderRejected(said, status)
-        if status == 404:
-            return RequestRejected(f"{said} (does the base URL end in /v1?)", status)
-        return RequestRejected(said, status)
+        return error_for_status(where, error.status_code, _detail(error),
+                                retry_after=retry_after_s(error.response.headers), model_named=bool(model))
 
     async def models(self) -> list[ModelCard]:
         try:

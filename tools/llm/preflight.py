@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 
 from tools.errors import ConfigError, EndpointUnreachable, LLMError, UnknownModel
 from tools.llm.backend import ChatBackend
-from tools.llm.client import openai_backends
+from tools.llm.client import backends_for
 from tools.llm.settings import LLMSettings
 
 PREFLIGHT_TIMEOUT_S = 10.0
@@ -59,7 +59,8 @@ class PreflightReport(BaseModel):
         return min(lengths) if lengths else None
 
     def apply(self, settings: LLMSettings) -> LLMSettings:
-        return settings.model_copy(update={"base_urls": self.usable})
+        # a LangChain model without a URL is named by its spec, which is not a URL: keep the given list's order
+        return settings.model_copy(update={"base_urls": [url for url in settings.base_urls if url in self.usable]})
 
 
 async def _check(backend: ChatBackend, model: str, timeout_s: float) -> tuple[EndpointCheck, LLMError | None]:
@@ -83,7 +84,7 @@ async def preflight(settings: LLMSettings, *, timeout_s: float = PREFLIGHT_TIMEO
                     backends: list[ChatBackend] | None = None) -> PreflightReport:
     """Check every endpoint at once; raise the first endpoint's error when none serves the model."""
     owned = backends is None
-    backends = openai_backends(settings) if backends is None else backends
+    backends = backends_for(settings) if backends is None else backends
     if not backends:
         raise ConfigError("no model endpoint: give --base-url URL (or CODEMILL_BASE_URL)")
     try:

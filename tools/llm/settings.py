@@ -1,9 +1,9 @@
 """LLMSettings: which model, where it is served, how to sample, how hard to try (the `[llm]` table).
 
 Environment: `CODEMILL_LLM_<FIELD>` for every field, plus the short names `CODEMILL_BASE_URL` (comma-separated),
-`CODEMILL_MODEL`, `CODEMILL_API_KEY`, `CODEMILL_MODEL_CACHE_DIR` and `CODEMILL_VLLM_PYTHON`. Unprefixed names of the old scheme that meant one thing only
-(`CODEMILL_CONCURRENCY`, ...) are still read, below the prefixed ones; the ambiguous ones are errors
-(`tools.settings.RETIRED_ENV`).
+`CODEMILL_MODEL`, `CODEMILL_API_KEY`, `CODEMILL_MODEL_CACHE_DIR` and `CODEMILL_VLLM_PYTHON`. Unprefixed names
+of the old scheme that meant one thing only (`CODEMILL_CONCURRENCY`, ...) are still read, below the prefixed ones;
+the ambiguous ones are errors (`tools.settings.RETIRED_ENV`).
 """
 
 from __future__ import annotations
@@ -31,6 +31,10 @@ class LLMSettings(CodemillSettings):
     model_config = SettingsConfigDict(env_prefix="CODEMILL_LLM_", populate_by_name=True)
 
     model: str = DEFAULT_MODEL
+    # What sends the requests: the OpenAI protocol, or any LangChain chat model (tools/llm/langchain.py).
+    backend: str = Field("openai", description='"openai", or "langchain:module.Class" (a LangChain chat model)')
+    langchain: dict[str, Any] = Field(default_factory=dict, description="the LangChain chat model's keyword "
+                                      "settings (the [llm.langchain] table; --llm-arg KEY=VALUE)")
     base_urls: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="OpenAI-compatible endpoints, e.g. http://127.0.0.1:8000/v1; several are load-balanced",

@@ -33,7 +33,6 @@ import select
 import signal
 import time
 from collections.abc import Callable
-from typing import NamedTuple
 
 PREFIX = "codemill-sandbox-"
 WAIT_S = 2.0  # how long kill_all waits for killed members to exit (D-state is the only legitimate delay)
@@ -46,11 +45,16 @@ class CgroupUnavailable(Exception):
     """This machine (or this process) cannot give a check its own cgroup."""
 
 
-class Reaped(NamedTuple):
-    status: int  # wait status of the direct child
-    usage: resource.struct_rusage  # its rusage (itself plus the descendants it reaped)
-    cpu_s: float  # user + system CPU of every process reaped here, the direct child included
-    count: int  # how many processes were reaped, the direct child included
+class Reaped:
+    """What `reap` collected (a plain class: a NamedTuple's `count` field would shadow tuple.count)."""
+
+    __slots__ = ("count", "cpu_s", "status", "usage")
+
+    def __init__(self, status: int, usage: resource.struct_rusage, cpu_s: float, count: int) -> None:
+        self.status = status  # wait status of the direct child
+        self.usage = usage  # its rusage (itself plus the descendants it reaped)
+        self.cpu_s = cpu_s  # user + system CPU of every process reaped here, the direct child included
+        self.count = count  # how many processes were reaped, the direct child included
 
 
 def reap(pid: int, block_all: bool = False) -> Reaped:
@@ -160,7 +164,8 @@ class CheckAccounting:
         """The slot's cgroup under the caller's own, named after `label`; None where cgroups are unusable
         (each mechanism's reason is appended to `errors`). Removes what crashed workers left behind."""
         for version in versions:
-            backend = {"cgroup2": _Cgroup2, "cgroup1": _Cgroup1}[version]
+            backends: dict[str, type[_Cgroup2] | type[_Cgroup1]] = {"cgroup2": _Cgroup2, "cgroup1": _Cgroup1}
+            backend = backends[version]
             try:
                 return backend.make(label)
             except Exception as error:  # whatever the reason, the worker falls back: it must not die of it

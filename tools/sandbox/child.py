@@ -19,6 +19,7 @@ import json
 import os
 import resource
 import sys
+from types import CodeType
 
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
@@ -135,7 +136,7 @@ def _disable_sockets() -> None:
                 setattr(module, name, refuse)
 
 
-def run_python(code: object, test: object, report_fd: int, nonce: str, private_uid: bool,
+def run_python(code: CodeType | str, test: CodeType | str, report_fd: int, nonce: str, private_uid: bool,
                guards: tuple) -> None:
     """Run compiled code then test, report, and never return.
 
@@ -148,23 +149,25 @@ def run_python(code: object, test: object, report_fd: int, nonce: str, private_u
     # Bind all we need afterwards now: the code may monkeypatch os, time, json, builtins or this module.
     # Nothing after the code ran looks up a builtin or a global, so a patched builtins module cannot
     # change the report (restoring builtins instead touched every builtin object: ~90 copied pages).
-    write, kill, exit_, getpid, exec_, compile_ = os.write, os.kill, os._exit, os.getpid, exec, compile
+    write, kill, exit_, getpid, exec_ = os.write, os.kill, os._exit, os.getpid, exec
     quote, describe, (arm, test_namespace, readers) = json.encoder.encode_basestring_ascii, _describe, guards
     untraced = BaseException.with_traceback
     type_, str_, isinstance_ = type, str, isinstance
     assertion, memory, system_exit, base_exception, os_error = (AssertionError, MemoryError, SystemExit,
                                                                BaseException, OSError)
     flush = io.TextIOWrapper.flush
-    stdout, stderr = sys.stdout, sys.stderr
+    # The streams as they are now (TextIOWrappers on fds 1 and 2), flushed with the unbound C method: the
+    # code may replace sys.stdout or shadow a stream's `flush`.
+    streams = tuple(stream for stream in (sys.stdout, sys.stderr) if isinstance(stream, io.TextIOWrapper))
     pid = getpid()
     refusals: list[str] = []
     status, error_type, message = "passed", None, ""
     write(report_fd, b"R")
-    try:
-        if isinstance_(code, str_):
-            code = compile_(code, "<candidate>", "exec", dont_inherit=True)  # not this module's __future__
-        if isinstance_(test, str_):
-            test = compile_(test, "<test>", "exec", dont_inherit=True)
+    try:  # (nothing of the code's has run yet: plain builtins are safe here)
+        if isinstance(code, str):
+            code = compile(code, "<candidate>", "exec", dont_inherit=True)  # not this module's __future__
+        if isinstance(test, str):
+            test = compile(test, "<test>", "exec", dont_inherit=True)
     except BaseException as exc:
         status, error_type, message = "error", type_(exc).__name__, describe(exc, str_)
     else:
@@ -192,7 +195,7 @@ def run_python(code: object, test: object, report_fd: int, nonce: str, private_u
             message = describe(exc, str_)
     if getpid() != pid:  # a fork made by the code ran off the end of the harness
         exit_(0)
-    for stream in (stdout, stderr):
+    for stream in streams:
         try:  # noqa: SIM105 — not contextlib: the code may have patched it
             flush(stream)
         except base_exception:

@@ -91,9 +91,9 @@ def parse_result_line(line: bytes | str, nonce: str) -> RunnerLine | None:
     index, status, error_type = record.get("i"), record.get("status"), record.get("error_type")
     message, exec_s = record.get("message"), record.get("exec_s")
     if (set(record) != {"i", "nonce", "status", "error_type", "message", "exec_s"}
-            or type(index) is not int or index < 0 or status not in RESULT_STATUSES
+            or not isinstance(index, int) or isinstance(index, bool) or index < 0 or status not in RESULT_STATUSES
             or not (error_type is None or isinstance(error_type, str)) or not isinstance(message, str)
-            or type(exec_s) not in (int, float) or exec_s < 0):
+            or not isinstance(exec_s, int | float) or isinstance(exec_s, bool) or exec_s < 0):
         return None
     return RunnerLine(index=index, status=status, error_type=error_type, message=message, exec_s=float(exec_s))
 

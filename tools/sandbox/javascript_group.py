@@ -14,13 +14,13 @@ import os
 import select
 import signal
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-if __package__:
+if TYPE_CHECKING or __package__:  # (mypy checks the package imports)
     from . import child, javascript
 else:  # run as a script by the Sandbox
-    import child  # type: ignore[no-redef]
-    import javascript  # type: ignore[no-redef]
+    import child
+    import javascript
 
 READ_CHUNK = 65536
 STARTUP_ALLOWANCE_S = 2.0  # Node's own start-up, before the first test's clock starts

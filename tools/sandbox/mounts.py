@@ -108,7 +108,7 @@ def expose(paths: list[str], hold_dir: str) -> list[str]:
         ancestor = closed_ancestor(path)
         if ancestor is not None:
             blocked.setdefault(ancestor, []).append(path)
-    exposed = []
+    exposed: list[str] = []
     for ancestor, inner in blocked.items():
         held = []
         for index, path in enumerate(sorted(inner)):

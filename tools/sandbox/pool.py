@@ -44,7 +44,7 @@ class Sandbox:
         self._slots: list[Slot] = []
         with ThreadPoolExecutor(self.workers) as starter:  # workers start in parallel
             pending = [starter.submit(self._new_slot, plan) for plan in plans]
-        failures = [future.exception() for future in pending if future.exception() is not None]
+        failures = [failure for future in pending if (failure := future.exception()) is not None]
         self._slots = [future.result() for future in pending if future.exception() is None]
         if failures:
             for slot in self._slots:
@@ -91,15 +91,17 @@ class Sandbox:
         if on_result is None:  # sleep until the last result: one wake-up instead of one per check
             _wait_all(futures)
             return [future.result() for future in futures]
-        finished: queue.SimpleQueue[int] = queue.SimpleQueue()
-        for index, future in enumerate(futures):
-            future.add_done_callback(lambda _, index=index: finished.put(index))
-        results: list[CheckResult | None] = [None] * len(futures)
+        finished: queue.SimpleQueue[Future[CheckResult]] = queue.SimpleQueue()
+        position = {future: index for index, future in enumerate(futures)}
+        for future in futures:
+            future.add_done_callback(finished.put)
+        results: dict[int, CheckResult] = {}
         for _ in futures:
-            index = finished.get()
-            results[index] = futures[index].result()
+            done = finished.get()
+            index = position[done]
+            results[index] = done.result()
             on_result(index, results[index])
-        return results  # type: ignore[return-value]
+        return [results[index] for index in range(len(futures))]
 
     async def arun(self, checks: Sequence[Check]) -> list[CheckResult]:
         """Like `run`, awaitable; the event loop stays free while checks execute."""
@@ -156,8 +158,8 @@ class Sandbox:
             slot.join()
         while not self._jobs.empty():
             job = self._jobs.get_nowait()
-            if job is not None and job.future.set_running_or_notify_cancel():
-                job.future.set_exception(SandboxError("the sandbox was closed before this check ran"))
+            if job is not None and job.start():
+                job.fail(SandboxError("the sandbox was closed before this check ran"))
         for slot in self._slots:
             slot.worker.stop()
 

@@ -10,6 +10,7 @@ import json
 import os
 import select
 import time
+from collections.abc import Callable
 
 _HEADER = 8
 MAX_FRAME = 256 * 1024 * 1024  # a request carries code and tests; nothing legitimate comes close
@@ -25,9 +26,10 @@ def _not_serializable(value: object) -> None:
 
 
 # json's C scanner and encoder, called directly: json.loads/dumps add several Python-level calls per
-# message, and in a forking worker every page those touch is copied again after each fork.
-_scan = json.decoder.JSONDecoder().scan_once
-_make_encoder = json.encoder.c_make_encoder
+# message, and in a forking worker every page those touch is copied again after each fork. (Both are
+# private to json, so the type stubs leave them out.)
+_scan: Callable[[str, int], tuple[object, int]] = json.decoder.JSONDecoder().scan_once  # type: ignore[attr-defined]
+_make_encoder = json.encoder.c_make_encoder  # type: ignore[attr-defined]
 _encode = None if _make_encoder is None else _make_encoder(
     None, _not_serializable, json.encoder.encode_basestring_ascii, None, ": ", ", ", False, False, True)
 
@@ -79,9 +81,12 @@ class FrameReader:
                 if len(buffer) >= end:
                     payload, self.buffer = buffer[_HEADER:end], buffer[end:]
                     try:
-                        return loads(payload)
+                        message = loads(payload)
                     except ValueError as error:
                         raise ChannelClosed(f"undecodable frame: {error}") from error
+                    if not isinstance(message, dict):  # every message is an object; anything else is garbage
+                        raise ChannelClosed(f"frame holds a JSON {type(message).__name__}, not an object")
+                    return message
             self._fill(deadline)
 
     def _fill(self, deadline: float | None) -> None:

@@ -23,7 +23,9 @@ import builtins
 import collections
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from types import CodeType
+from typing import Any
 
 BLOCKED_EVENTS = frozenset({
     "sys._getframe", "sys._current_frames", "sys.settrace", "sys.setprofile", "sys.addaudithook",
@@ -45,8 +47,8 @@ def frame_readers() -> frozenset:
     import enum
     import typing
 
-    return frozenset({collections.namedtuple.__code__, typing._caller.__code__,  # type: ignore[attr-defined]
-                      enum.EnumType._create_.__code__})
+    private = (typing._caller, enum.EnumType._create_)  # type: ignore[attr-defined]  # not in the stubs
+    return frozenset({collections.namedtuple.__code__, *(function.__code__ for function in private)})
 
 
 def arm_audit_hook(record: list[str], readers: frozenset = frozenset()) -> None:
@@ -138,7 +140,7 @@ def _guard_comparisons(tree: ast.AST, placeholder: str) -> None:
         node.comparators = [wrap(operand) for operand in node.comparators]
 
 
-def compile_test(source: str, check: Callable[[object], object], filename: str = "<test>"):
+def compile_test(source: str, check: Callable[[object], object], filename: str = "<test>") -> CodeType:
     """Compile the test with its comparison operands checked by `check` (placed in the constants)."""
     placeholder = "codemill-honesty-check-" + os.urandom(8).hex()
     tree = ast.parse(source, filename, "exec")
@@ -151,7 +153,7 @@ def compile_test(source: str, check: Callable[[object], object], filename: str =
     return _bind(code, placeholder, check)
 
 
-def _bind(code, placeholder: str, check: Callable[[object], object]):
+def _bind(code: CodeType, placeholder: str, check: Callable[[object], object]) -> CodeType:
     consts = tuple(check if const == placeholder and isinstance(const, str)
                    else _bind(const, placeholder, check) if isinstance(const, type(code)) else const
                    for const in code.co_consts)
@@ -169,8 +171,9 @@ def make_honesty_check() -> Callable[[object], object]:
     dict_of = type.__dict__["__dict__"].__get__
     type_, id_, isinstance_, truth, assertion = type, id, isinstance, bool, AssertionError
     dict_items, exception, next_, set_, object_ = dict.items, Exception, next, set, object
-    iterators = {list: list.__iter__, tuple: tuple.__iter__, set: set.__iter__, frozenset: frozenset.__iter__,
-                 collections.deque: collections.deque.__iter__}
+    iterators: dict[type, Callable[[Any], Iterator[object]]] = {
+        list: list.__iter__, tuple: tuple.__iter__, set: set.__iter__, frozenset: frozenset.__iter__,
+        collections.deque: collections.deque.__iter__}
 
     def claims(outcome: Callable[[], object]) -> bool:
         try:
@@ -178,7 +181,7 @@ def make_honesty_check() -> Callable[[object], object]:
         except exception:
             return False
 
-    def lies(value: object, kind: type) -> str | None:
+    def lies(value: Any, kind: type) -> str | None:  # Any: whatever the candidate made, probed with every operator
         sentinel = object_()
         if claims(lambda: value == sentinel) or not claims(lambda: value != sentinel):
             return "claims to equal an arbitrary object"
@@ -193,7 +196,8 @@ def make_honesty_check() -> Callable[[object], object]:
         return None
 
     def check(value: object) -> object:
-        stack, seen = [value], set_()
+        stack: list[Any] = [value]  # the compared value and everything it holds, of any type
+        seen = set_()
         while stack:
             item = stack.pop()
             kind = type_(item)

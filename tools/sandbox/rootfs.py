@@ -24,11 +24,12 @@ import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-if __package__:
+if TYPE_CHECKING or __package__:  # (mypy checks the package import)
     from . import mounts
 else:  # imported by the worker, which runs as a script
-    import mounts  # type: ignore[no-redef]
+    import mounts
 
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT = 1, 2, 4, 8, 32
 MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
@@ -175,7 +176,10 @@ def find_runtime(python_paths: list[str], allowed_packages: Iterable[str], node:
         spec = importlib.machinery.PathFinder.find_spec(name, site_dirs)
         if spec is None:
             raise ValueError(f"allowed package {name!r} is not installed in {site_dirs}")
-        package_paths += list(spec.submodule_search_locations or [spec.origin])
+        locations = list(spec.submodule_search_locations or ([spec.origin] if spec.origin else []))
+        if not locations:
+            raise ValueError(f"allowed package {name!r} has no files to mount")
+        package_paths += locations
         packages.append(name)
     executable = os.path.realpath(sys.executable)
     node_found = bool(node) and os.path.isfile(node)

@@ -40,7 +40,9 @@ class WorkerProcess:
         self.plan = plan
         self.process = subprocess.Popen(plan.command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         env=worker_env(), close_fds=True, start_new_session=True)
-        self.replies = protocol.FrameReader(self.process.stdout.fileno())
+        assert self.process.stdin is not None and self.process.stdout is not None  # both are PIPEs
+        self.requests_pipe, self.replies_pipe = self.process.stdin, self.process.stdout
+        self.replies = protocol.FrameReader(self.replies_pipe.fileno())
         try:
             hello = self.replies.read(time.monotonic() + HELLO_TIMEOUT_S)
         except (protocol.ChannelClosed, TimeoutError) as error:
@@ -62,7 +64,7 @@ class WorkerProcess:
         return int(children[0]) if children else self.process.pid
 
     def send(self, request: dict) -> None:
-        protocol.write_frame(self.process.stdin.fileno(), request)
+        protocol.write_frame(self.requests_pipe.fileno(), request)
 
     def receive(self, deadline: float) -> dict:
         return self.replies.read(deadline)
@@ -74,7 +76,7 @@ class WorkerProcess:
 
     def stop(self, timeout_s: float = 5.0) -> None:
         """Close its input (the worker then cleans up and exits); kill it if it does not."""
-        for stream in (self.process.stdin, self.process.stdout):
+        for stream in (self.requests_pipe, self.replies_pipe):
             with contextlib.suppress(OSError):
                 stream.close()
         try:

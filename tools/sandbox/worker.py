@@ -21,20 +21,21 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
+from types import CodeType
+from typing import TYPE_CHECKING, Any
 
-if __package__:
+if TYPE_CHECKING or __package__:  # (mypy checks the package imports)
     from . import cgroups, child, javascript_group, mounts, protocol, pyguard, rootfs
     from .javascript import RUNNER_JS
 else:  # run as a script by the Sandbox
-    import cgroups  # type: ignore[no-redef]
-    import child  # type: ignore[no-redef]
-    import javascript_group  # type: ignore[no-redef]
-    import mounts  # type: ignore[no-redef]
-    import protocol  # type: ignore[no-redef]
-    import pyguard  # type: ignore[no-redef]
-    import rootfs  # type: ignore[no-redef]
-    from javascript import RUNNER_JS  # type: ignore[no-redef]
+    import cgroups
+    import child
+    import javascript_group
+    import mounts
+    import protocol
+    import pyguard
+    import rootfs
+    from javascript import RUNNER_JS
 
 PR_SET_CHILD_SUBREAPER = 36
 # What benchmark and generated code import most; small, so a fork stays cheap (no unittest, no numpy).
@@ -74,13 +75,13 @@ class Worker:
         else:
             self.filesystem = rootfs.host_readable("no mount namespace" if self.uid is not None
                                                    else "not root")
+        self.exposed: list[str] = []
         if self.sealed is not None:
-            self.base, self.mounted, self.exposed = self.sealed.base_dir, list(self.sealed.writable), []
+            self.base, self.mounted = self.sealed.base_dir, list(self.sealed.writable)
         else:  # the host stays readable; still, nothing the check writes outside its dir is seen by the host
             self.mounted = mounts.mount_private_tmpfs() if config.get("mountns") else []
             self.base = os.path.join("/tmp", name)
             os.mkdir(self.base, 0o700)
-            self.exposed = []
             if self.mounted and self.uid is not None:  # the checks' uid must be able to import the stdlib
                 runtime = [sys.prefix, sys.base_prefix, *sys.path[1:],
                            os.path.dirname(os.path.realpath(self.node))]
@@ -95,7 +96,7 @@ class Worker:
         # remove ours, so an unchanged entry count means nothing was left there.
         self.tmpfs_entries = mounts.entry_counts(self.mounted)
         self.stdin_fd = -1  # /dev/null for the checks, opened by child.prepare_worker
-        self.code_cache: dict[tuple[str, str], object] = {}
+        self.code_cache: dict[tuple[str, str], CodeType] = {}
         self.honesty_check = pyguard.make_honesty_check()
         self.guards = (pyguard.arm_audit_hook, pyguard.make_test_namespace(), pyguard.frame_readers())
         ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # orphans come back to us for reaping
@@ -143,7 +144,7 @@ class Worker:
                                  or self.tmpfs_entries != [os.stat(m).st_size for m in self.mounted]):
                 mounts.clean_private_tmpfs(self.mounted, keep=self.base)
 
-    def compiled(self, request: dict) -> tuple[object, object] | dict:
+    def compiled(self, request: dict) -> tuple[CodeType | str, CodeType | str] | dict:
         """(code, test) compiled here once and shared by every fork (the test with its honesty checks), or
         the error result when either does not compile. Very large sources are left to the child."""
         try:
@@ -154,7 +155,7 @@ class Worker:
                     "exec_s": 0.0, "cpu_s": 0.0}
         return code, test
 
-    def _compile(self, source: str, filename: str, how: Callable[..., object]) -> object:
+    def _compile(self, source: str, filename: str, how: Callable[..., CodeType]) -> CodeType | str:
         if how is compile and len(source) > COMPILE_IN_WORKER_MAX:
             return source
         key = (filename, source)
@@ -165,10 +166,10 @@ class Worker:
             code = self.code_cache[key] = how(source, filename, "exec", dont_inherit=True)
         return code
 
-    def compile_test(self, source: str, filename: str, mode: str, dont_inherit: bool = True) -> object:
+    def compile_test(self, source: str, filename: str, mode: str, dont_inherit: bool = True) -> CodeType:
         return pyguard.compile_test(source, self.honesty_check, filename)
 
-    def _supervise(self, request: dict, workdir: str, code: object, test: object) -> dict:
+    def _supervise(self, request: dict, workdir: str, code: CodeType | str, test: CodeType | str) -> dict:
         limits = request["limits"]
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()

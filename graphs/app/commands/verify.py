@@ -15,11 +15,15 @@ import json
 import threading
 from concurrent.futures import Future
 from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
 from graphs.app.inputs import output_file, read_records, text_file
 from tools.errors import ConfigError, InputError
 from tools.rows import read_jsonl, repair_torn_tail
 from tools.verification.ranker_names import DEFAULT_PAIR_RANKER, RANKER_NAMES
+
+if TYPE_CHECKING:  # imported when needed: the sandbox starts on a thread while the rest loads
+    from tools.sandbox import Sandbox
 
 TASKS_PER_WORKER = 4  # a one-check task leaves a worker idle unless the next ones are already queued
 
@@ -67,15 +71,15 @@ def done_task_ids(out: Path) -> set[str]:
     return done
 
 
-def start_sandbox(workers: int | None, timeout_s: float) -> Future:
+def start_sandbox(workers: int | None, timeout_s: float) -> Future[Sandbox]:
     """The sandbox, started on a thread: its workers boot (interpreter, sealed root) while this process
     imports the pipeline and reads the input. The thread mostly waits on the workers' hello."""
-    def start():
+    def start() -> Sandbox:
         from tools.sandbox import Limits, Sandbox
 
         return Sandbox(workers=workers, limits=Limits(timeout_s=timeout_s))
 
-    future: Future = Future()
+    future: Future[Sandbox] = Future()
     future.set_running_or_notify_cancel()
 
     def run_it() -> None:
@@ -88,7 +92,7 @@ def start_sandbox(workers: int | None, timeout_s: float) -> Future:
     return future
 
 
-def close_when_started(starting: Future) -> None:
+def close_when_started(starting: Future[Sandbox]) -> None:
     """Close a sandbox that is starting or up (a failed start has nothing to close)."""
     try:
         sandbox = starting.result()
@@ -109,9 +113,9 @@ def run(args: argparse.Namespace) -> int:
         close_when_started(starting)
 
 
-def _run(args: argparse.Namespace, starting: Future) -> int:
+def _run(args: argparse.Namespace, starting: Future[Sandbox]) -> int:
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
     from graphs.app.notices import sandbox_warning
     from tools.sandbox import Limits
@@ -122,7 +126,8 @@ def _run(args: argparse.Namespace, starting: Future) -> int:
                           min_score_gap=args.min_score_gap, limits=Limits(timeout_s=args.timeout))
     errors: list[str] = []
     done = done_task_ids(args.out)
-    todo, seen = [], set(done)
+    todo: list[VerifyTask] = []
+    seen = set(done)
     for number, task in read_records(args.input, VerifyTask, errors):
         if task.task_id in seen:
             if task.task_id not in done:
@@ -142,10 +147,10 @@ def _run(args: argparse.Namespace, starting: Future) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     counts = {"tasks": 0, "pairs": 0, "suspect": 0, "errors": 0}
 
-    async def work(progress, bar, handle) -> None:
+    async def work(progress: Progress, bar: TaskID, handle: TextIO) -> None:
         gate = asyncio.Semaphore(args.concurrency or TASKS_PER_WORKER * sandbox.workers)
 
-        async def one(task) -> None:
+        async def one(task: VerifyTask) -> None:
             async with gate:
                 result = await averify_task(sandbox, task, config)
             handle.write(json.dumps(result.to_record()) + "\n")
