@@ -225,7 +225,8 @@ def row_thread_id(name: str, row: dict[str, Any]) -> str | None:
     return row.get("task_id")
 
 
-def write_thread(state: SynthesisState, writers: dict[str, JsonlWriter], stamp: ModelStamp | None = None) -> LedgerRow:
+def write_thread(state: SynthesisState, writers: dict[str, JsonlWriter], stamp: ModelStamp | None = None, *,
+                 usage: dict[str, Any] | None = None) -> LedgerRow:
     """Write a finished thread's rows, the ledger row last: a thread counts as done only once its rows are on
     disk. Every row is built and serialized before the first is written, so a row that cannot be (a value
     nested too deeply, say) raises before any of the thread's rows is on disk. Returns the ledger row (its
@@ -243,6 +244,6 @@ def write_thread(state: SynthesisState, writers: dict[str, JsonlWriter], stamp: 
     rows = {"sft": 0, "dpo": 0, "matrix": 0}
     for name, record in records:
         rows[name] += writers[name].write(record)
-    ledger = ledger_row(state, rows).model_copy(update=stamped)
+    ledger = ledger_row(state, rows, usage).model_copy(update=stamped)
     writers["ledger"].write(ledger)
     return ledger

@@ -11,7 +11,7 @@ a thread that finished before its rows were written is not run again.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from langchain_core.runnables import RunnableConfig
@@ -20,6 +20,7 @@ from graphs.context import Event, RunContext, SynthSettings
 from graphs.error_policy import ErrorKind, classify, describe
 from graphs.state import Failure, SeedInput, SynthesisState, TaskType, thread_id
 from graphs.synthesis import thread_config
+from tools.llm.usage import thread_usage
 
 ThreadStatus = Literal["accepted", "rejected", "failed", "unfinished"]
 
@@ -38,6 +39,7 @@ class ThreadResult:
     error_type: str = ""
     message: str = ""
     exception: BaseException | None = None  # a fatal one, for the batch to raise
+    usage: dict[str, Any] = field(default_factory=dict)  # this run's LLM usage for the thread (a UsageReport dump)
 
     @property
     def finished(self) -> bool:
@@ -55,6 +57,14 @@ async def run_thread(app: Any, seed: SeedInput, task_type: TaskType, ctx: RunCon
 
     `sandbox_runs`: earlier runs that left this thread unfinished because of the sandbox; when this run would be
     one more than `settings.max_infra_runs` allows, a sandbox failure is recorded as the thread's failure."""
+    with thread_usage() as counter:
+        result = await _run(app, seed, task_type, ctx, on_event=on_event, sandbox_runs=sandbox_runs)
+    usage = counter.report()
+    return replace(result, usage=usage.model_dump(mode="json")) if usage.agents else result
+
+
+async def _run(app: Any, seed: SeedInput, task_type: TaskType, ctx: RunContext, *,
+               on_event: Callable[[Event], None] | None, sandbox_runs: int) -> ThreadResult:
     tid = thread_id(seed.id, task_type)
     config = thread_config(tid)
     try:

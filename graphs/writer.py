@@ -98,7 +98,7 @@ class RunWriter:
             assert result.state is not None
             state = result.state
             try:
-                return self._guard(lambda: write_thread(state, self._writers, self.stamp))
+                return self._guard(lambda: write_thread(state, self._writers, self.stamp, usage=result.usage))
             except (RecursionError, MemoryError, ValueError, TypeError) as error:
                 unwritable = error
             return self._guard(lambda: self._unwritable(state, unwritable))

@@ -243,3 +243,19 @@ def test_no_choices_and_garbled_replies_still_end_in_a_recorded_outcome(tmp_path
     with ScriptedOpenAIServer(handler) as server:
         assert main(synth_args(seeds, tmp_path / "out", server, "--no-report")) == 0
     assert [row["status"] for row in rows(tmp_path / "out" / "ledger.jsonl")] == ["accepted"]
+
+
+def test_each_ledger_row_says_what_its_thread_cost_and_the_threads_add_up_to_the_run(tmp_path: Path) -> None:
+    seeds = write_seeds(tmp_path / "seeds.jsonl", ["accept", "reject_once", "accept"])
+    out = tmp_path / "out"
+    with ScriptedOpenAIServer(CoderModel()) as server:
+        assert main([*synth_args(seeds, out, server, "--no-report"), "--concurrency", "3"]) == 0
+    ledger = rows(out / "ledger.jsonl")
+    run = json.loads((out / "manifest.json").read_text())["usage"]["agents"]
+    assert len(ledger) == 3 and all(row["usage"]["agents"]["generator"]["calls"] >= 1 for row in ledger)
+    by_seed = {row["seed_id"]: row["usage"]["agents"]["discriminator"]["calls"] for row in ledger}
+    assert by_seed["seed-1-reject_once"] > by_seed["seed-0-accept"]  # the re-generated instance was judged twice
+    for agent, numbers in run.items():  # threads ran concurrently, yet each request is counted on its own thread
+        for key in ("calls", "prompt_tokens", "completion_tokens"):
+            threads = sum(row["usage"]["agents"].get(agent, {}).get(key, 0) for row in ledger)
+            assert threads == numbers[key], (agent, key)

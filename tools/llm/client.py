@@ -30,7 +30,7 @@ from tools.llm.openai_backend import OpenAIBackend
 from tools.llm.settings import LLMSettings
 from tools.llm.structured import FormatSupport, parse_choices, response_format, with_json_instructions
 from tools.llm.transport import Transport, check_endpoint_allowed
-from tools.llm.usage import UsageCounter, UsageReport
+from tools.llm.usage import UsageCounter, UsageReport, counters_for
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -92,15 +92,18 @@ class LLMClient:
         return request, cache_key(body)
 
     async def _ask(self, request: ChatRequest, key: str, agent: str) -> CachedReply:
-        usage = self._usage.of(agent)
+        counters = counters_for(self._usage)
+        usages = [counter.of(agent) for counter in counters]
 
         def count_retry() -> None:
-            usage.retries += 1
+            for usage in usages:
+                usage.retries += 1
 
         async def call_model() -> CachedReply:
             fitted = await self._window.fit(request)
             reply = await self._transport.chat(fitted, on_retry=count_retry)
-            self._usage.record_call(agent, reply.prompt_tokens, reply.completion_tokens, reply.latency_s)
+            for counter in counters:
+                counter.record_call(agent, reply.prompt_tokens, reply.completion_tokens, reply.latency_s)
             return CachedReply(texts=reply.texts, finish_reasons=reply.finish_reasons,
                                max_tokens=fitted.params.get("max_tokens"), prompt_tokens=reply.prompt_tokens,
                                completion_tokens=reply.completion_tokens)
@@ -111,12 +114,14 @@ class LLMClient:
             else:
                 reply, hit = await self._cache.get_or_compute(key, call_model)
         except LLMError as error:
-            usage.failures += 1
+            for usage in usages:
+                usage.failures += 1
             if isinstance(error, ContextLengthExceeded) and error.limit:
                 self._window.learn(error.limit)
             raise
-        usage.cache_hits += hit
-        usage.truncated += reply.finish_reasons.count("length")
+        for usage in usages:
+            usage.cache_hits += hit
+            usage.truncated += reply.finish_reasons.count("length")
         return reply
 
     async def complete(

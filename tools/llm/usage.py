@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 from pydantic import BaseModel, Field
 from rich.table import Table
 
@@ -86,3 +90,25 @@ class UsageCounter:
 
     def report(self) -> UsageReport:
         return UsageReport(agents={name: usage.model_copy() for name, usage in self._agents.items()})
+
+
+# The counter of the synthesis thread whose requests are being made (set by `thread_usage`, inherited by the
+# asyncio tasks LangGraph starts for the thread's nodes): the client counts each request there too.
+_thread_counter: ContextVar[UsageCounter | None] = ContextVar("codemill_thread_usage", default=None)
+
+
+@contextmanager
+def thread_usage() -> Iterator[UsageCounter]:
+    """Count the requests made inside this block (and in the tasks it starts) on their own: one thread's cost."""
+    counter = UsageCounter()
+    token = _thread_counter.set(counter)
+    try:
+        yield counter
+    finally:
+        _thread_counter.reset(token)
+
+
+def counters_for(run: UsageCounter) -> list[UsageCounter]:
+    """Where a request is counted: the run's counter, and the current thread's when one is counting."""
+    thread = _thread_counter.get()
+    return [run] if thread is None else [run, thread]
