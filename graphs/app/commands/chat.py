@@ -58,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
     # Regenerating a stage must ask the model again, so the reply cache is off unless a path is given.
     cache: dict[str, Any] = {} if args.cache_path is not None else {"cache_enabled": False}
     sandbox_settings = load_settings(SandboxSettings, config_file=args.config, workers=args.workers)
-    with model_endpoint(llm_settings_from_args(args, **cache), console) as endpoint_settings:
+    with model_endpoint(llm_settings_from_args(args, **cache), console, log_path=outdir / "vllm.log") \
+            as endpoint_settings:
         try:  # drop endpoints that fail; if none answers, say so in one line: each step checks again
             llm_settings = checked_endpoints(endpoint_settings, console)
         except LLMError as error:

@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 from types import FrameType
 
-from tools.errors import LLMError
+from graphs.app.ray_serve import add_ray_serve_arguments, serve_on_ray
+from tools.errors import ConfigError, LLMError
 from tools.settings import add_config_argument
 
 
@@ -32,6 +33,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log", type=Path, metavar="FILE", help="write vLLM's output here instead of the terminal")
     parser.add_argument("--vllm-module", default=None, help=argparse.SUPPRESS)  # another api_server (tests)
     parser.add_argument("vllm_args", nargs=argparse.REMAINDER, help="-- then flags passed to vLLM unchanged")
+    add_ray_serve_arguments(parser)
 
 
 def _stop_on_sigterm(_signum: int, _frame: FrameType | None) -> None:
@@ -39,22 +41,22 @@ def _stop_on_sigterm(_signum: int, _frame: FrameType | None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import os
-
     from rich.console import Console
 
-    from graphs.app.model_endpoint import demo_directory, local_model, say
+    from graphs.app.model_endpoint import NO_VLLM, demo_directory, local_model, say
     from tools.llm.launcher import VLLM_MODULE, VLLMServer, find_vllm_python, installed_device
     from tools.llm.server_registry import RunningServer, forget_server, record_server, running_server
     from tools.llm.settings import LLMSettings
     from tools.settings import load_settings
 
     console = Console(stderr=True, highlight=False)
+    if args.ray is not None:  # K replicas as Ray actors (graphs/app/ray_serve.py)
+        return serve_on_ray(args, console)
     settings = load_settings(LLMSettings, config_file=args.config, model=args.model)
     python = find_vllm_python(settings.vllm_python)
     found = installed_device(python) if python is not None else None
     device = found if args.device == "auto" else args.device
-    wanted = local_model(settings, device, any_name=True)
+    wanted = local_model(settings, device or "cpu", any_name=True)  # whether vLLM is here is asked below
     served_name = args.served_model_name or wanted.served_model_name
     if (running := running_server(settings.model_cache_dir, wanted.model)) is not None \
             and running.served_model_name == served_name:
@@ -62,8 +64,9 @@ def run(args: argparse.Namespace) -> int:
         say(console, f"{served_name} is already being served at {running.url} (pid {running.pid}): not starting "
                      f"another; use --base-url {running.url} --model {served_name}")
         return 0
-    if python is None:  # the scripted stand-in (--vllm-module) runs with this interpreter
-        python = Path(sys.executable)
+    if args.vllm_module is None and found is None:
+        raise ConfigError(NO_VLLM)
+    python = python or Path(sys.executable)  # the scripted stand-in (--vllm-module) runs with this interpreter
     model = str(demo_directory(settings, python, console)) if wanted.is_demo else wanted.model
     extra = args.vllm_args[1:] if args.vllm_args[:1] == ["--"] else args.vllm_args
     server = VLLMServer(model, host=args.host, port=args.port, served_model_name=served_name,
@@ -86,5 +89,4 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, previous)
         if record is not None:
             forget_server(settings.model_cache_dir, record)
-    del os
     raise LLMError(f"vLLM ({served_name}) exited on its own with code {code}")
