@@ -97,6 +97,8 @@ class SandboxExecutor:
                           candidates=state.candidates, tests=state.tests)
         # A SandboxError (a check lost twice: the infrastructure, not the code) propagates: the batch leaves
         # the thread unfinished for the next run instead of recording a verdict nobody reached.
+        if ctx.sandbox is None:
+            raise SandboxError("this run context has no sandbox to execute in")
         own, result = await asyncio.gather(
             ctx.sandbox.arun(checks),
             averify_task(ctx.sandbox, task, VerifyConfig(limits=limits)) if state.candidates else _nothing(),

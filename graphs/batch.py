@@ -137,6 +137,9 @@ class BatchRunner:
                 return await run_thread(app, seed, task, self.ctx, on_event=self._event,
                                         sandbox_runs=sandbox_runs.get(thread_id(seed.id, task), 0))
 
+            attach = getattr(self.scheduler, "attach", None)
+            if attach is not None:  # threads run elsewhere (graphs.cluster): what `work` closes over, sent there
+                attach(sandbox_runs=sandbox_runs, retry=retry, on_event=self._event)
             await self.scheduler.run(todo, work, lambda result: self._finished(result, writer), lambda: False)
 
     def _event(self, event: Event) -> None:

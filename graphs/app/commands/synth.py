@@ -30,6 +30,7 @@ from graphs.app.manifest import Manifest, model_stamp
 from graphs.app.model_endpoint import model_endpoint
 from graphs.app.preflight import checked_endpoints
 from graphs.app.progress import live_progress
+from graphs.app.ray_synth import add_ray_arguments, ray_cluster
 from graphs.app.reports.synth import write_synth_report
 from graphs.app.run_log import RunLog
 from graphs.app.sandbox_settings import SandboxSettings
@@ -37,6 +38,7 @@ from graphs.app.seed_input import load_or_prepare_seeds
 from graphs.app.synth_flags import add_synth_arguments
 from graphs.app.synth_settings import build_synth_settings
 from graphs.batch import BatchRunner, BatchStats
+from graphs.cluster import RayCluster
 from graphs.context import RunContext, SynthSettings
 from graphs.error_policy import DiskFull, disk_full, disk_full_message
 from graphs.outcomes import summarize
@@ -70,6 +72,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="also re-run threads that finished as failed (their rows are superseded)")
     parser.add_argument("--no-report", action="store_true", help="skip report.html")
     add_synth_arguments(parser)
+    add_ray_arguments(parser)
     add_llm_arguments(parser)
 
 
@@ -109,7 +112,9 @@ def _run(args: argparse.Namespace) -> int:
     sandbox_settings = load_settings(SandboxSettings, config_file=args.config, workers=args.workers)
     roster = build_roster(agent_choice)  # validate plug-ins before starting anything expensive
     cache = {} if args.cache_path is not None else {"cache_path": outdir / "llm-cache.sqlite"}
-    with model_endpoint(llm_settings_from_args(args, **cache), console) as endpoint_settings:
+    # a vLLM server started for this run logs into the output directory
+    with model_endpoint(llm_settings_from_args(args, **cache), console, log_path=outdir / "vllm.log") \
+            as endpoint_settings:
         # Nothing is recorded when no endpoint answers.
         llm_settings = checked_endpoints(endpoint_settings, console, "nothing was recorded; once the endpoint "
                                                                      "answers, re-run to resume")
@@ -140,8 +145,12 @@ def _locked_run(args: argparse.Namespace, console: Console, log: RunLog, roster:
     log.write(f"model {llm_settings.model} at {', '.join(llm_settings.base_urls)}; {len(seeds)} seeds; "
               f"{llm_settings.concurrency} requests in flight per endpoint; threads: "
               f"{args.threads or 'sized from --concurrency'}")
-    with Sandbox(workers=sandbox_settings.workers, limits=sandbox_settings.limits(synth.timeout_s)) as sandbox:
-        end = asyncio.run(run_batch(args, roster, synth, llm_settings, sandbox, seeds, console, log))
+    with contextlib.ExitStack() as stack:  # with --ray, the threads (and their sandboxes) run on the cluster
+        cluster = stack.enter_context(ray_cluster(args, synth, llm_settings, sandbox_settings, manifest, console,
+                                                  log)) if args.ray is not None else None
+        sandbox = None if cluster is not None else stack.enter_context(
+            Sandbox(workers=sandbox_settings.workers, limits=sandbox_settings.limits(synth.timeout_s)))
+        end = asyncio.run(run_batch(args, roster, synth, llm_settings, sandbox, seeds, console, log, cluster))
     if isinstance(end.error, DiskFull):
         with contextlib.suppress(OSError):
             manifest.end_run(stats=end.stats, usage=end.usage, stopped=end.stopped)
@@ -195,19 +204,24 @@ def scheduler_for(threads: int | None, llm_settings: LLMSettings, synth: SynthSe
 
 
 async def run_batch(args: argparse.Namespace, roster: Roster, synth: SynthSettings, llm_settings: LLMSettings,
-                    sandbox: Sandbox, seeds: list[Any], console: Console, log: RunLog) -> BatchEnd:
+                    sandbox: Sandbox | None, seeds: list[Any], console: Console, log: RunLog,
+                    cluster: RayCluster | None = None) -> BatchEnd:
     """The batch itself, with live progress; Ctrl-C and SIGTERM stop it cleanly (a second one stops at once)."""
     outdir: Path = args.out
     async with LLMClient(llm_settings) as llm:
         ctx = RunContext(settings=synth, llm=llm, sandbox=sandbox, pool=FewShotPool(outdir / "pool"))
-        scheduler = scheduler_for(args.threads, llm_settings, synth, lambda: llm.in_flight)
+        scheduler: Any = scheduler_for(args.threads, llm_settings, synth, lambda: llm.in_flight)
+        usage, in_flight = llm.usage, lambda: llm.in_flight
+        if cluster is not None:
+            scheduler = cluster.scheduler
+            usage, in_flight = cluster.scheduler.usage, lambda: cluster.scheduler.in_flight
         runner = BatchRunner(roster, ctx, outdir, scheduler=scheduler, retry_failed=args.retry_failed,
                              stamp=model_stamp(llm_settings, synth))
         end = BatchEnd(stats=runner.stats)
         with _stopped_by_signals(end), _fewer_gc_pauses():
             try:
-                async with live_progress(console, runner.stats, total=len(seeds), usage=llm.usage,
-                                         in_flight=lambda: llm.in_flight, log=log,
+                async with live_progress(console, runner.stats, total=len(seeds), usage=usage,
+                                         in_flight=in_flight, log=log,
                                          interval_s=synth.progress_interval_s):
                     await runner.run(seeds)
             except asyncio.CancelledError:
@@ -218,9 +232,9 @@ async def run_batch(args: argparse.Namespace, roster: Roster, synth: SynthSettin
                     current.uncancel()
             except CodemillError as error:
                 end.error = error
-        end.usage = llm.usage().model_dump(mode="json")
+        end.usage = usage().model_dump(mode="json")
         log.write(f"threads: at most {scheduler.peak} at once")
-        console.print(llm.usage())
+        console.print(usage())
         return end
 
 
