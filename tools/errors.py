@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
 
 class CodemillError(Exception):
     """Base of every error codemill raises on purpose; `run.py` prints it as one line."""
@@ -96,3 +101,9 @@ def endpoint_error_names() -> frozenset[str]:
         names.add(cls.__name__)
         todo.extend(cls.__subclasses__())
     return frozenset(names)
+
+
+def validation_problems(error: ValidationError, *, first_only: bool = False) -> str:
+    """A pydantic error in one line: `field.path: message` per problem, `; `-joined (or only the first)."""
+    items = error.errors()[:1] if first_only else error.errors()
+    return "; ".join(f"{'.'.join(str(part) for part in item['loc']) or '(root)'}: {item['msg']}" for item in items)

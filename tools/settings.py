@@ -32,7 +32,7 @@ from pydantic import ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from tools.errors import ConfigError
+from tools.errors import ConfigError, validation_problems
 
 SettingsT = TypeVar("SettingsT", bound="CodemillSettings")
 
@@ -157,10 +157,8 @@ def load_settings(cls: type[SettingsT], config_file: str | Path | None = None, *
         with _config_file(Path(config_file) if config_file else None):
             return cls(**given)
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in item['loc'])}: {item['msg']}" for item in error.errors()
-        )
-        raise ConfigError(f"invalid {cls.config_section or cls.__name__} settings: {problems}") from error
+        raise ConfigError(f"invalid {cls.config_section or cls.__name__} settings: {validation_problems(error)}") \
+            from error
 
 
 def add_config_argument(parser: argparse.ArgumentParser) -> None:

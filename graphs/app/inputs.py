@@ -13,7 +13,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from tools.errors import ConfigError
+from tools.errors import ConfigError, validation_problems
 
 M = TypeVar("M", bound=BaseModel)
 SNIFF_BYTES = 8192
@@ -116,10 +116,8 @@ def output_file(path: Path, what: str = "--out") -> Path:
 
 
 def validation_message(error: ValidationError) -> str:
-    """The first problem of a pydantic error as `field.path: message` (one line)."""
-    first = error.errors()[0]
-    where = ".".join(str(part) for part in first["loc"]) or "line"
-    return f"{where}: {first['msg']}"
+    """The first problem of a pydantic error as `field.path: message` (one line; the whole line: `line`)."""
+    return validation_problems(error, first_only=True).replace("(root)", "line", 1)
 
 
 def read_records(path: Path, model: type[M], errors: list[str]) -> Iterator[tuple[int, M]]:

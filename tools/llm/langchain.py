@@ -20,7 +20,7 @@ from langchain_core.language_models import BaseChatModel
 from pydantic import ValidationError
 from pydantic_core import PydanticUndefined
 
-from tools.errors import ConfigError
+from tools.errors import ConfigError, validation_problems
 from tools.llm.backend import LANGCHAIN, OPENAI
 from tools.llm.settings import LLMSettings
 from tools.llm.transport import check_endpoint_allowed
@@ -124,9 +124,7 @@ def _build(cls: type[BaseChatModel], options: dict[str, Any], settings: LLMSetti
     try:
         model = cls(**options)
     except ValidationError as error:
-        problems = "; ".join(f"{'.'.join(str(p) for p in item['loc']) or '(root)'}: {item['msg']}"
-                             for item in error.errors())
-        raise ConfigError(f"--llm {settings.backend}: invalid settings: {problems}") from error
+        raise ConfigError(f"--llm {settings.backend}: invalid settings: {validation_problems(error)}") from error
     except (TypeError, ValueError) as error:
         raise ConfigError(f"--llm {settings.backend}: cannot build the chat model: {error}") from error
     base = field_for(cls, "base_url")

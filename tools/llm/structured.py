@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from tools.errors import OutputRejected
+from tools.errors import OutputRejected, validation_problems
 from tools.llm.backend import Message
 from tools.llm.extract import extract_json
 
@@ -65,10 +65,7 @@ def parse_reply(text: str, schema: type[T]) -> T:
         value = extract_json(text)
         return schema.model_validate(value)
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in item['loc']) or '(root)'}: {item['msg']}" for item in error.errors()
-        )
-        raise OutputRejected(f"JSON does not match {schema.__name__}: {problems}") from error
+        raise OutputRejected(f"JSON does not match {schema.__name__}: {validation_problems(error)}") from error
     except RecursionError as error:
         raise OutputRejected("the reply is nested too deeply to read; keep the JSON flat") from error
     except MemoryError as error:

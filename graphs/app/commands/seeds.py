@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from graphs.app.inputs import output_file
-from tools.errors import ConfigError
+from tools.errors import ConfigError, validation_problems
+
+if TYPE_CHECKING:
+    from tools.seeds import SeedsConfig, SeedsResult
 
 DEFAULT_CACHE = Path.home() / ".cache" / "codemill" / "embeddings"
+RAY_LOCAL = "local"  # `--ray` with no address; graphs.app.ray_synth.LOCAL (not imported here: it is slow to import)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -36,6 +42,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
     parser.add_argument("--seed", type=int, default=0, help="random seed for the first centre")
     parser.add_argument("--fast", action="store_true", help="fast selection (float32 on a PCA-reduced copy)")
+    group = parser.add_argument_group("Ray cluster")
+    group.add_argument("--ray", nargs="?", const=RAY_LOCAL, metavar="ADDRESS",
+                       help="read, split and embed on a Ray cluster (Ray Data): no ADDRESS starts a local instance, "
+                            "`auto` joins this machine's cluster, ray://HOST:PORT uses Ray Client; the inputs must "
+                            "be at the same path on every node")
+    group.add_argument("--ray-workers", type=int, metavar="N",
+                       help="embedding actors, each loading the model once (default: one per CPU of the cluster)")
 
 
 def _config(args: argparse.Namespace):
@@ -53,8 +66,7 @@ def _config(args: argparse.Namespace):
             embed_base_url=args.embed_base_url, embed_model=args.embed_model,
             cache_dir=None if args.no_cache else args.cache_dir, seed=args.seed, fast=args.fast)
     except ValidationError as error:
-        first = error.errors()[0]
-        raise ConfigError(f"bad option {'.'.join(map(str, first['loc']))}: {first['msg']}") from error
+        raise ConfigError(f"bad option {validation_problems(error, first_only=True)}") from error
 
 
 _ROWS: list[tuple[str, str | tuple[str, ...]]] = [
@@ -66,6 +78,31 @@ _ROWS: list[tuple[str, str | tuple[str, ...]]] = [
          ("selected", "selected")]
 
 
+def _on_ray(args: argparse.Namespace, config: SeedsConfig, on_stage: Callable[[str], None],
+            on_embedded: Callable[[int], None]) -> SeedsResult:
+    """`prepare_seeds` on the Ray cluster `--ray` names (shut down afterwards when this call started it)."""
+    import logging
+
+    from graphs.app.ray_synth import _connect
+    from graphs.cluster import import_ray
+    from tools.seeds.ray_pipeline import prepare_seeds_on_ray
+
+    ray = import_ray()
+    started = _connect(ray, args.ray)
+    try:
+        from ray import data as ray_data
+
+        context = ray_data.DataContext.get_current()
+        context.enable_progress_bars = False  # the command's own progress display is the one shown
+        logging.getLogger("ray.data").setLevel(logging.WARNING)
+        actors = args.ray_workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        return prepare_seeds_on_ray(args.paths, config, embed_actors=actors, on_stage=on_stage,
+                                    embed_progress=on_embedded)
+    finally:
+        if started:
+            ray.shutdown()
+
+
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -75,6 +112,8 @@ def run(args: argparse.Namespace) -> int:
     from tools.seeds import prepare_seeds, write_seeds
 
     config = _config(args)
+    if args.ray_workers is not None and (args.ray is None or args.ray_workers < 1):
+        raise ConfigError("--ray-workers needs --ray and must be 1 or more")
     for path in args.paths:
         if not path.exists():
             raise ConfigError(f"seed path not found: {path}")
@@ -96,7 +135,10 @@ def run(args: argparse.Namespace) -> int:
                 embed_task = progress.add_task("embedding", total=None)
             progress.advance(embed_task, count)
 
-        result = prepare_seeds(args.paths, config, on_stage=on_stage, embed_progress=on_embedded)
+        if args.ray is None:
+            result = prepare_seeds(args.paths, config, on_stage=on_stage, embed_progress=on_embedded)
+        else:
+            result = _on_ray(args, config, on_stage, on_embedded)
     write_seeds(result.seeds, args.out)
     if args.report:
         write_report(result, args.report)
