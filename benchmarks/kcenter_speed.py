@@ -9,6 +9,7 @@ selected rows, started from the same first centre as ours.
     python benchmarks/kcenter_speed.py --n 20000 --frac 0.1  # a smaller run
     python benchmarks/kcenter_speed.py --data random --skip-reference
     python benchmarks/kcenter_speed.py --data random --find-divergence  # first step where exact ≠ reference
+    python benchmarks/kcenter_speed.py --scale 50000,100000,200000  # fast mode: time and memory per size
 """
 
 from __future__ import annotations
@@ -16,11 +17,14 @@ from __future__ import annotations
 import argparse
 import ast
 import datetime
+import json
 import os
+import resource
 import subprocess
 import sys
 import sysconfig
 import time
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -219,6 +223,39 @@ def run_one(name: str, matrix: np.ndarray, frac: float, seed: int, skip_referenc
     return lines
 
 
+def scale_one(n: int, dim: int, frac: float, seed: int) -> dict[str, float]:
+    """Fast mode on n random unit vectors (built in chunks, so making them is not the memory peak)."""
+    matrix = np.empty((n, dim), dtype=np.float32)
+    for start in range(0, n, 16384):
+        matrix[start:start + 16384] = random_unit_vectors(min(16384, n - start), dim, seed + start)
+    k = max(1, round(frac * n))
+    tracemalloc.start()
+    started = time.perf_counter()
+    picks = kcenter_greedy(matrix, k, seed=seed, mode="fast")
+    seconds = time.perf_counter() - started
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert len(set(picks)) == k
+    return {"n": n, "k": k, "seconds": seconds, "input_mib": matrix.nbytes / 2**20, "extra_peak_mib": peak / 2**20,
+            "max_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def scale_report(sizes: list[int], dim: int, frac: float, seed: int) -> list[str]:
+    """Each size in its own process, so one size's peak memory does not hide the next one's."""
+    lines = [f"\n### fast mode by size: random unit vectors, d={dim}, k = {frac:.0%} of n\n",
+             "| n | k | time (s) | input (MiB) | kcenter extra peak (MiB) | max RSS (MiB) | load before |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for n in sizes:
+        before = load()
+        child = subprocess.run([sys.executable, __file__, "--scale-one", str(n), "--dim", str(dim), "--frac",
+                                str(frac), "--seed", str(seed)], capture_output=True, text=True, check=True)
+        row = json.loads(child.stdout.strip().splitlines()[-1])
+        print(f"n={n}: {row}", flush=True)
+        lines.append(f"| {n:,} | {row['k']:,} | {row['seconds']:.1f} | {row['input_mib']:.0f} | "
+                     f"{row['extra_peak_mib']:.0f} | {row['max_rss_mib']:.0f} | {before} |")
+    return lines
+
+
 def divergence_report(name: str, matrix: np.ndarray, frac: float, seed: int,
                       also: list[Path]) -> list[str]:
     n = matrix.shape[0]
@@ -250,8 +287,13 @@ def main() -> int:
                         help="run the reference in lockstep with exact mode; report the first differing pick")
     parser.add_argument("--also", type=Path, action="append", default=[],
                         help="with --find-divergence: a saved .npy pick sequence to check in the same run")
+    parser.add_argument("--scale", help="fast mode only, on random vectors: comma list of sizes n (time, memory)")
+    parser.add_argument("--scale-one", type=int, help=argparse.SUPPRESS)  # one size, in a child process
     parser.add_argument("--out", type=Path, help="append the markdown results to this file")
     args = parser.parse_args()
+    if args.scale_one:
+        print(json.dumps(scale_one(args.scale_one, args.dim, args.frac, args.seed)))
+        return 0
     names = [name.strip() for name in args.data.split(",") if name.strip()]
     if args.embed_only:
         real_embeddings(args.n, args.cache_dir)
@@ -259,6 +301,9 @@ def main() -> int:
     command = "python benchmarks/kcenter_speed.py " + " ".join(sys.argv[1:])
     lines = [f"## KCenterGreedy: `{command}`", "",
              f"{datetime.datetime.now():%Y-%m-%d %H:%M}, {os.cpu_count()} cores, numpy {np.__version__}"]
+    if args.scale:
+        names = []
+        lines += scale_report([int(size) for size in args.scale.split(",")], args.dim, args.frac, args.seed)
     for name in names:
         if name == "random":
             matrix = random_unit_vectors(args.n, args.dim, args.seed)

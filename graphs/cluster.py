@@ -27,19 +27,9 @@ from graphs.state import SeedInput, TaskType, thread_id
 from tools.errors import CodemillError, ConfigError
 from tools.llm.usage import AgentUsage, UsageReport
 
-RAY_MISSING = "--ray needs Ray: pip install 'codemill[ray]' (on the driver and on every node)"
-
 
 class ClusterLost(CodemillError):
     """Every graph-runner actor was lost before the batch ended."""
-
-
-def import_ray() -> Any:
-    try:
-        import ray
-    except ImportError as error:
-        raise ConfigError(RAY_MISSING) from error
-    return ray
 
 
 def endpoint_shares(concurrency: int, workers: int) -> list[int]:

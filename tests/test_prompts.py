@@ -172,3 +172,52 @@ def test_each_generator_prompt_shows_a_worked_reply_that_passes_its_own_checks(t
     build = LLMGenerator._builder(state, language, CopySources(prompt="", examples="", seed_code=""))
     instance = build(SCHEMAS[task_type].model_validate(_last_json(example)))
     assert instance.output.strip()
+
+
+def _json_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith("{")]
+
+
+def test_the_summarization_page_reads_as_code_then_reply_with_the_seed_last() -> None:
+    # A small base model continues a document: worked code/reply pairs first, then the seed's code and the
+    # cue, so the next thing to write is the reply for the seed, in the compact shape guided decoding emits.
+    import json
+
+    from agents.generator import SCHEMAS, CopySources, LLMGenerator
+    from graphs.state import SeedInput, SynthesisState
+
+    page = render("generator/summarization.j2", **{**VARIABLES, "examples": [], "feedback": []})
+    worked = render("generator/_worked_summarization.j2", **VARIABLES).strip()
+    seed_block = fence(VARIABLES["seed_code"], "python")
+    assert page.rstrip().endswith(f"{seed_block}\nJSON:")
+    assert page.index(worked) < page.rindex(seed_block)
+    replies = _json_lines(worked)
+    assert len(replies) >= 2
+    state = SynthesisState(seed=SeedInput(id="s", code="x = 1"), task_type=TaskType.SUMMARIZATION)
+    build = LLMGenerator._builder(state, "python", CopySources(prompt="", examples="", seed_code=""))
+    for line in replies:
+        reply = json.loads(line)
+        assert line == json.dumps(reply, separators=(",", ":"), ensure_ascii=False)
+        assert build(SCHEMAS[TaskType.SUMMARIZATION].model_validate(reply)).output.strip()
+
+
+def test_the_summarization_review_shows_worked_judgments_in_the_instance_layout_then_the_instance() -> None:
+    import json
+
+    from agents.discriminator import worked_example
+    from agents.validation import judgment_problem
+
+    page = render("discriminator/summarization.j2", **{**VARIABLES, "output_is_code": False})
+    instance = render("discriminator/_instance.j2", **{**VARIABLES, "output_is_code": False}).strip()
+    example = worked_example(TaskType.SUMMARIZATION)
+    assert page.rstrip().endswith(f"{instance}\n\nJudgment:")
+    assert page.index(example.strip()) < page.rindex(instance)
+    judgments = _json_lines(example)
+    assert len(judgments) >= 2 and example.count("Instruction:\n") == len(judgments)
+    assert {json.loads(line)["faithful"]["passed"] for line in judgments} == {True, False}
+    for line in judgments:
+        reply = json.loads(line)
+        assert line == json.dumps(reply, separators=(",", ":"), ensure_ascii=False)
+        assert list(reply) == [*RUBRICS[TaskType.SUMMARIZATION], "analysis"]
+        reasons = {name: reply[name]["reason"] for name in RUBRICS[TaskType.SUMMARIZATION]}
+        assert judgment_problem(reasons, reply["analysis"], prompt="") is None

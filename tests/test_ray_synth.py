@@ -29,7 +29,8 @@ IDS_OF = ("sft.jsonl", "dpo.jsonl", "matrix.jsonl", "ledger.jsonl")
 @pytest.fixture(scope="module")
 def local_ray() -> Iterator[None]:
     """One small local instance for the module: 2 logical CPUs, no dashboard, a small object store."""
-    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=100 * 1024 * 1024, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, object_store_memory=100 * 1024 * 1024,
+             log_to_driver=False)
     yield
     ray.shutdown()
 

@@ -8,8 +8,7 @@ import argparse
 from typing import Any
 
 from tools.errors import ConfigError, LLMError
-
-LOCAL = "local"  # `--ray` with no address (as for synth)
+from tools.ray_connect import LOCAL
 
 
 def add_ray_serve_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,10 +22,10 @@ def add_ray_serve_arguments(parser: argparse.ArgumentParser) -> None:
 def serve_on_ray(args: argparse.Namespace, console: Any) -> int:
     """Start the replicas, print their URLs, wait; stop them (and a Ray instance this started) on the way out."""
     from graphs.app.ray_synth import RaySettings  # the serve command's parser stays light: imported when used
-    from graphs.cluster import import_ray
     from graphs.replicas import ReplicaSpec, start_replicas, stop_replicas
     from tools.llm.launcher import VLLM_MODULE
     from tools.llm.settings import LLMSettings
+    from tools.ray_connect import connect, import_ray
     from tools.settings import load_settings
 
     ray = import_ray()
@@ -45,9 +44,7 @@ def serve_on_ray(args: argparse.Namespace, console: Any) -> int:
                          device=args.device, gpus=gpus, extra_args=tuple(extra),
                          module=args.vllm_module or VLLM_MODULE, startup_timeout_s=args.startup_timeout,
                          log_dir=str(args.log.parent) if args.log else None) for index in range(args.replicas)]
-    started = not ray.is_initialized()
-    if started:
-        ray.init(address=None if args.ray == LOCAL else args.ray, log_to_driver=False)
+    started = connect(ray, args.ray)
     actors: list = []
     try:
         console.print(f"starting {args.replicas} vLLM replicas ({gpus} GPUs each) on the Ray cluster …")

@@ -24,16 +24,15 @@ from graphs.app.manifest import Manifest
 from graphs.app.run_log import RunLog
 from graphs.app.sandbox_settings import SandboxSettings
 from graphs.app.synth_settings import build_synth_settings
-from graphs.cluster import RayCluster, endpoint_shares, import_ray, place, split
+from graphs.cluster import RayCluster, endpoint_shares, place, split
 from graphs.cluster import cpu_nodes as cluster_nodes
 from graphs.cluster_actor import NodeReport, RunnerSpec
 from graphs.context import SynthSettings
 from graphs.scheduler import threads_for
 from tools.llm import LLMSettings
+from tools.ray_connect import LOCAL, connect, import_ray
 from tools.rows import stable_id
 from tools.settings import CodemillSettings, load_settings
-
-LOCAL = "local"  # `--ray` with no address
 
 
 class RaySettings(CodemillSettings):
@@ -65,14 +64,6 @@ def run_key(outdir: Path) -> str:
     return stable_id("ray-outdir", socket.gethostname(), str(outdir.resolve()))
 
 
-def _connect(ray: Any, address: str) -> bool:
-    """Connect (or start a local instance); True when this call started or joined it and must shut it down."""
-    if ray.is_initialized():
-        return False
-    ray.init(address=None if address == LOCAL else address, log_to_driver=False)
-    return True
-
-
 @contextlib.contextmanager
 def ray_cluster(args: argparse.Namespace, synth: SynthSettings, llm: LLMSettings, sandbox_settings: SandboxSettings,
                 manifest: Manifest, console: Console, log: RunLog) -> Iterator[RayCluster]:
@@ -82,7 +73,7 @@ def ray_cluster(args: argparse.Namespace, synth: SynthSettings, llm: LLMSettings
     _, agents = build_synth_settings(args)  # the agents each actor builds its roster from
     settings = load_settings(RaySettings, config_file=args.config)
     address: str = args.ray
-    started = _connect(ray, address)
+    started = connect(ray, address)
     cluster: RayCluster | None = None
     try:
         nodes = place(cluster_nodes(ray), args.ray_workers)

@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING
 
 from graphs.app.inputs import output_file
 from tools.errors import ConfigError, validation_problems
+from tools.ray_connect import LOCAL, connect, import_ray
 
 if TYPE_CHECKING:
     from tools.seeds import SeedsConfig, SeedsResult
 
 DEFAULT_CACHE = Path.home() / ".cache" / "codemill" / "embeddings"
-RAY_LOCAL = "local"  # `--ray` with no address; graphs.app.ray_synth.LOCAL (not imported here: it is slow to import)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -43,7 +43,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed for the first centre")
     parser.add_argument("--fast", action="store_true", help="fast selection (float32 on a PCA-reduced copy)")
     group = parser.add_argument_group("Ray cluster")
-    group.add_argument("--ray", nargs="?", const=RAY_LOCAL, metavar="ADDRESS",
+    group.add_argument("--ray", nargs="?", const=LOCAL, metavar="ADDRESS",
                        help="read, split and embed on a Ray cluster (Ray Data): no ADDRESS starts a local instance, "
                             "`auto` joins this machine's cluster, ray://HOST:PORT uses Ray Client; the inputs must "
                             "be at the same path on every node")
@@ -83,12 +83,10 @@ def _on_ray(args: argparse.Namespace, config: SeedsConfig, on_stage: Callable[[s
     """`prepare_seeds` on the Ray cluster `--ray` names (shut down afterwards when this call started it)."""
     import logging
 
-    from graphs.app.ray_synth import _connect
-    from graphs.cluster import import_ray
     from tools.seeds.ray_pipeline import prepare_seeds_on_ray
 
     ray = import_ray()
-    started = _connect(ray, args.ray)
+    started = connect(ray, args.ray)
     try:
         from ray import data as ray_data
 
