@@ -19,7 +19,7 @@ from tools.seeds.decontam import BenchmarkIndex, decontaminate
 from tools.seeds.extra import require_installed
 from tools.seeds.hygiene import apply_filters, exact_dedup, near_dedup
 from tools.seeds.ingest import ingest
-from tools.seeds.models import Coverage, Seed, SeedsConfig, SeedsResult
+from tools.seeds.models import Coverage, Drop, Seed, SeedsConfig, SeedsResult
 
 if TYPE_CHECKING:
     from tools.selection.embeddings import Encoder
@@ -29,7 +29,7 @@ Stage = Callable[[str], None]  # told the name of each stage as it starts
 EmbedProgress = Callable[[int], None]
 
 
-def _encoder(config: SeedsConfig) -> Encoder:
+def make_encoder(config: SeedsConfig) -> Encoder:
     from tools.selection.embeddings import EndpointEncoder, MiniLMEncoder
 
     if config.embedder == "endpoint":
@@ -45,7 +45,7 @@ def select_diverse(candidates: list[Seed], k: int, config: SeedsConfig,
     from tools.selection import coverage_radius, kcenter_greedy, random_selection
     from tools.selection.embeddings import embed
 
-    encoder = _encoder(config)
+    encoder = make_encoder(config)
     vectors = embed([seed.code for seed in candidates], encoder, cache_dir=config.cache_dir, progress=embed_progress)
     chosen = kcenter_greedy(vectors, k, seed=config.seed, mode="fast" if config.fast else "exact")
     coverage = Coverage(candidates=len(candidates), selected=len(chosen),
@@ -55,16 +55,10 @@ def select_diverse(candidates: list[Seed], k: int, config: SeedsConfig,
     return [candidates[i] for i in chosen], coverage
 
 
-def prepare_seeds(paths: Sequence[Path | str], config: SeedsConfig | None = None, *, on_stage: Stage | None = None,
-                  embed_progress: EmbedProgress | None = None) -> SeedsResult:
-    """The whole stage; malformed inputs are counted in `counts`, never raised."""
-    config = config or SeedsConfig()
-    stage = on_stage or (lambda name: None)
-    counts: Counter = Counter()
-    stage("reading")
-    seeds = ingest([Path(p) for p in paths], config, counts)
-    stage("filtering")
-    seeds, drops = apply_filters(seeds, config)
+def deduplicate_and_decontaminate(seeds: list[Seed], drops: list[Drop], config: SeedsConfig, counts: Counter,
+                                  stage: Stage) -> tuple[list[Seed], list[Drop]]:
+    """Exact and near dedup, then decontamination (each exact, on one machine); every drop is counted by its
+    reason and the survivors as `candidates`."""
     if config.dedup:
         stage("exact dedup")
         seeds, dropped = exact_dedup(seeds)
@@ -78,6 +72,20 @@ def prepare_seeds(paths: Sequence[Path | str], config: SeedsConfig | None = None
         drops += dropped
     counts.update(drop.reason for drop in drops)
     counts["candidates"] = len(seeds)
+    return seeds, drops
+
+
+def prepare_seeds(paths: Sequence[Path | str], config: SeedsConfig | None = None, *, on_stage: Stage | None = None,
+                  embed_progress: EmbedProgress | None = None) -> SeedsResult:
+    """The whole stage; malformed inputs are counted in `counts`, never raised."""
+    config = config or SeedsConfig()
+    stage = on_stage or (lambda name: None)
+    counts: Counter = Counter()
+    stage("reading")
+    seeds = ingest([Path(p) for p in paths], config, counts)
+    stage("filtering")
+    seeds, drops = apply_filters(seeds, config)
+    seeds, drops = deduplicate_and_decontaminate(seeds, drops, config, counts, stage)
     candidates, coverage = seeds, None
     k = config.select_count(len(seeds))
     if k is not None and k < len(seeds):

@@ -29,11 +29,10 @@ from typing import Any
 import numpy as np
 
 from tools.errors import ConfigError
-from tools.seeds.decontam import BenchmarkIndex, decontaminate
-from tools.seeds.hygiene import apply_filters, exact_dedup, near_dedup
+from tools.seeds.hygiene import apply_filters
 from tools.seeds.ingest import ingest, iter_files
 from tools.seeds.models import Drop, Seed, SeedsConfig, SeedsResult
-from tools.seeds.pipeline import EmbedProgress, Stage, _encoder, select_diverse
+from tools.seeds.pipeline import EmbedProgress, Stage, deduplicate_and_decontaminate, make_encoder, select_diverse
 
 EMBED_CHUNK = 1024  # the chunk `tools.selection.embeddings.embed` encodes at a time: the vectors depend on it
 FILES_PER_TASK = 16
@@ -96,7 +95,7 @@ class _Embedder:
             import torch
 
             torch.set_num_threads(max(1, threads))
-        self.encoder = _encoder(config)
+        self.encoder = make_encoder(config)
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
         vectors = [np.ascontiguousarray(self.encoder.encode([str(text) for text in texts]), dtype=np.float32)
@@ -113,7 +112,7 @@ def embed_missing(texts: Sequence[str], config: SeedsConfig, cache_dir: Path, ac
 
     from tools.selection.embeddings import EmbeddingCache, text_key
 
-    model_id = _encoder(config).model_id  # also checks, on the driver, that the encoder is installed
+    model_id = make_encoder(config).model_id  # also checks, on the driver, that the encoder is installed
     keys = [text_key(model_id, text) for text in texts]
     cache = EmbeddingCache(cache_dir, model_id)
     missing = [index for index, row in enumerate(cache.get(keys)) if row is None]
@@ -154,19 +153,7 @@ def prepare_seeds_on_ray(paths: Sequence[Path | str], config: SeedsConfig | None
     counts: Counter = Counter()
     stage("reading, splitting, filtering (Ray Data)")
     seeds, drops = read_in_parallel(paths, config, counts)
-    if config.dedup:
-        stage("exact dedup")
-        seeds, dropped = exact_dedup(seeds)
-        drops += dropped
-        stage("near dedup")
-        seeds, dropped = near_dedup(seeds, config)
-        drops += dropped
-    if config.decontaminate and seeds:
-        stage("decontaminating")
-        seeds, dropped = decontaminate(seeds, BenchmarkIndex(config.benchmarks, config.ngram, config.data_dir))
-        drops += dropped
-    counts.update(drop.reason for drop in drops)
-    counts["candidates"] = len(seeds)
+    seeds, drops = deduplicate_and_decontaminate(seeds, drops, config, counts, stage)
     candidates, coverage = seeds, None
     k = config.select_count(len(seeds))
     if k is not None and k < len(seeds):
