@@ -30,14 +30,19 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
+def _mode(path: Path, *, missing: str, unreadable: str) -> int:
+    """The file's mode, or one line: `missing` when it does not exist, `unreadable` and the reason otherwise."""
+    try:
+        return path.stat().st_mode
+    except FileNotFoundError:
+        raise ConfigError(missing) from None
+    except OSError as error:
+        raise ConfigError(f"{unreadable}: {error.strerror or error}") from None
+
+
 def check_readable_file(path: Path, what: str) -> None:
     """A regular, readable text file (no NUL byte in its first 8 KiB)."""
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        raise ConfigError(f"{what} {path} does not exist") from None
-    except OSError as error:
-        raise ConfigError(f"cannot read {what} {path}: {error.strerror or error}") from None
+    mode = _mode(path, missing=f"{what} {path} does not exist", unreadable=f"cannot read {what} {path}")
     if stat.S_ISDIR(mode):
         raise ConfigError(f"{what} {path} is a directory; a file is expected")
     if not stat.S_ISREG(mode):
@@ -54,12 +59,7 @@ def check_readable_file(path: Path, what: str) -> None:
 def check_seed_inputs(paths: list[Path]) -> None:
     """`synth` inputs: seed JSONL or source files (text), or directories of source files (readable)."""
     for path in paths:
-        try:
-            mode = path.stat().st_mode
-        except FileNotFoundError:
-            raise ConfigError(f"no such seed file or directory: {path}") from None
-        except OSError as error:
-            raise ConfigError(f"cannot read {path}: {error.strerror or error}") from None
+        mode = _mode(path, missing=f"no such seed file or directory: {path}", unreadable=f"cannot read {path}")
         if stat.S_ISDIR(mode):
             try:
                 next(os.scandir(path), None)
