@@ -8,10 +8,17 @@ testable. It imports nothing but the app layer.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from types import FrameType
 
 from graphs.app.commands import COMMANDS, CodemillError
+
+SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -32,16 +39,20 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; every error that reaches here is one `error:` line and a non-zero exit (the
-    traceback only with --debug)."""
+    traceback only with --debug). SIGTERM stops any command as Ctrl-C does: one `interrupted` line, exit 143."""
     argv = sys.argv[1:] if argv is None else argv
     debug = "--debug" in argv
+    received: list[int] = []
     try:
-        command = next((word for word in argv if word in COMMANDS), None)
-        args = build_parser(command).parse_args(argv)
-        return int(args._module.run(args) or 0)
+        with _sigterm_as_interrupt(received):
+            command = next((word for word in argv if word in COMMANDS), None)
+            args = build_parser(command).parse_args(argv)
+            return int(args._module.run(args) or 0)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+        signum = received[0] if received else signal.SIGINT
+        name = "" if signum == signal.SIGINT else f" ({signal.Signals(signum).name})"
+        print(f"interrupted{name}", file=sys.stderr)
+        return SIGNAL_EXIT[signal.Signals(signum)]
     except CodemillError as error:
         if debug:
             raise
@@ -59,6 +70,26 @@ def main(argv: list[str] | None = None) -> int:
         first = str(error).splitlines()[0][:300] if str(error) else ""
         print(f"error: {type(error).__name__}: {first} (run with --debug for the traceback)", file=sys.stderr)
         return 1
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt(received: list[int]) -> Iterator[None]:
+    """While the command runs, SIGTERM raises KeyboardInterrupt (so every `finally` and context manager cleans up:
+    sandbox workers, a vLLM server, a lock) and is noted in `received`; a second one gets the default action."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():  # (only the main thread may set handlers)
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

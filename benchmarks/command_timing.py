@@ -29,11 +29,22 @@ sys.path.insert(0, str(ROOT))
 from tools.benchmark_data import load_benchmark  # noqa: E402
 
 
+def user_environment() -> dict[str, str]:
+    """The environment a user's command runs in: this one, except that Python writes its bytecode caches
+    (`PYTHONDONTWRITEBYTECODE`, set in some sandboxes and CI images, makes every start compile every module
+    from source; a pip install compiles them once). `--no-bytecode-cache` keeps the variable."""
+    return {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
+
+
+ENVIRONMENT = user_environment()
+
+
 def timed(command: list[str]) -> tuple[float, float]:
     """(wall seconds, CPU seconds of the process and everything it started) of one command."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    subprocess.run(command, check=True, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(command, check=True, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   env=ENVIRONMENT)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
@@ -77,8 +88,16 @@ def verdicts_of_verify(out: Path) -> dict[str, bool]:
     return {row["task_id"]: row["matrix"][0][0] == "passed" for row in rows}
 
 
+def warm_up(workers: int, scratch: Path) -> None:
+    """One untimed run of each command on one task: bytecode caches written, files in the page cache."""
+    source = write_jsonl(scratch / "warm-up.jsonl", humaneval_tasks(1)[:1])
+    timed(verify_command(source, scratch / "warm-up-verify.jsonl", workers))
+    timed(baseline_command(source, scratch / "warm-up-baseline.json", workers))
+
+
 def compare_speed(rounds: int, workers: int, scratch: Path) -> None:
     source = write_jsonl(scratch / "humaneval3.jsonl", humaneval_tasks(3))
+    warm_up(workers, scratch)
     ours, base = [], []
     for round_number in range(rounds):
         out, base_out = scratch / f"verify-{round_number}.jsonl", scratch / f"baseline-{round_number}.jsonl"
@@ -102,6 +121,7 @@ def compare_speed(rounds: int, workers: int, scratch: Path) -> None:
 def compare_languages(rounds: int, workers: int, scratch: Path) -> None:
     python = write_jsonl(scratch / "py.jsonl", pack_tasks("humanevalpack-python", 20, 5))
     javascript = write_jsonl(scratch / "js.jsonl", pack_tasks("humanevalpack-js", 20, 5))
+    warm_up(workers, scratch)
     walls: dict[str, list[float]] = {"python": [], "javascript": []}
     for round_number in range(rounds):
         for language, source in (("python", python), ("javascript", javascript)):
@@ -127,9 +147,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--only", choices=["speed", "js"], default=None)
+    parser.add_argument("--no-bytecode-cache", action="store_true",
+                        help="keep PYTHONDONTWRITEBYTECODE if set (every start then compiles every module)")
     args = parser.parse_args(argv)
+    if args.no_bytecode_cache:
+        ENVIRONMENT.update(os.environ)
     print(f"# whole commands — {platform.node()}, {os.cpu_count()} cores, Python {platform.python_version()}")
-    print(f"command: python benchmarks/command_timing.py {' '.join(argv if argv is not None else sys.argv[1:])}\n")
+    print(f"command: python benchmarks/command_timing.py {' '.join(argv if argv is not None else sys.argv[1:])}")
+    caches = "off (PYTHONDONTWRITEBYTECODE)" if "PYTHONDONTWRITEBYTECODE" in ENVIRONMENT else "written (the default)"
+    print(f"bytecode caches: {caches}\n")
     with tempfile.TemporaryDirectory(prefix="codemill-commands-") as scratch:
         if args.only in (None, "speed"):
             compare_speed(args.rounds, args.workers, Path(scratch))

@@ -7,7 +7,9 @@ The batch runner composes four parts, each in its own module:
 - the scheduler (`graphs.scheduler`): how many threads run at once;
 - the writer (`graphs.writer`): the OUTDIR lock, rows, ledger, the log of unfinished threads.
 The circuit breaker (`graphs.breaker`) stops a run whose threads keep failing for an outside reason. Threads are
-checkpointed in `OUTDIR/checkpoints.sqlite`, one per (seed, task type), and resume where they stopped.
+checkpointed in `OUTDIR/checkpoints.sqlite`, one per (seed, task type), and resume where they stopped. Threads that
+`--retry-failed` runs again ask the model anew (`tools.llm.client.fresh_replies`): replaying the cached replies
+would only repeat the failure.
 """
 
 from __future__ import annotations
@@ -123,23 +125,26 @@ class BatchRunner:
             if self.retry_failed else set()
         todo = [(seed, task) for seed, task in plan if thread_id(seed.id, task) not in finished.keys() - retry]
         self.stats.planned, self.stats.skipped, self.stats.retried = len(plan), len(plan) - len(todo), len(retry)
-        sandbox_runs = writer.sandbox_runs()
         serde = JsonPlusSerializer(allowed_msgpack_modules=list(state_serde_modules()))
         async with AsyncSqliteSaver.from_conn_string(str(self.outdir / "checkpoints.sqlite")) as saver:
             saver.serde = serde
             for tid in sorted(retry):  # checkpoints first: a crash before the rows move leaves the old outcome
                 await saver.adelete_thread(tid)
             writer.supersede(retry)
+            # Counted after `supersede`: a retried thread starts again, and so does its count of unfinished runs.
+            sandbox_runs, refused = writer.sandbox_runs(), writer.refused_runs()
             app = compile_graph(self.roster, checkpointer=saver)
 
             async def work(item: tuple[SeedInput, TaskType]) -> ThreadResult:
                 seed, task = item
+                tid = thread_id(seed.id, task)
                 return await run_thread(app, seed, task, self.ctx, on_event=self._event,
-                                        sandbox_runs=sandbox_runs.get(thread_id(seed.id, task), 0))
+                                        sandbox_runs=sandbox_runs.get(tid, 0), refused_runs=refused.get(tid, 0),
+                                        ask_anew=tid in retry)
 
             attach = getattr(self.scheduler, "attach", None)
             if attach is not None:  # threads run elsewhere (graphs.cluster): what `work` closes over, sent there
-                attach(sandbox_runs=sandbox_runs, retry=retry, on_event=self._event)
+                attach(sandbox_runs=sandbox_runs, refused_runs=refused, retry=retry, on_event=self._event)
             await self.scheduler.run(todo, work, lambda result: self._finished(result, writer), lambda: False)
 
     def _event(self, event: Event) -> None:

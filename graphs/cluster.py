@@ -114,7 +114,8 @@ class RayScheduler:
     """Hands planned (seed, task type) items to the actors and awaits `on_result` for each thread's end.
 
     `attach` (called by the batch runner before `run`) gives it what the local `work` closes over: each
-    thread's sandbox runs so far, the threads to forget, and where live events go."""
+    thread's sandbox runs and refused-request runs so far, the threads `--retry-failed` runs again (their
+    checkpoints forgotten, the model asked anew), and where live events go."""
 
     def __init__(self, ray: Any, actors: Sequence[Any], slots: Sequence[int], max_slots: Sequence[int],
                  shares: Sequence[int]) -> None:
@@ -122,7 +123,8 @@ class RayScheduler:
         self.actors = list(actors)
         self.slots, self.max_slots, self.shares = list(slots), list(max_slots), list(shares)
         self.sandbox_runs: dict[str, int] = {}
-        self.forget: list[str] = []
+        self.refused_runs: dict[str, int] = {}
+        self.retry: frozenset[str] = frozenset()
         self.on_event: Callable[[Event], None] | None = None
         self.lost: set[int] = set()  # actors lost during the run
         self.redone = 0  # threads handed again after their actor was lost
@@ -130,9 +132,10 @@ class RayScheduler:
         self._usage: dict[int, UsageReport] = {}
         self._in_flight: dict[int, int] = {}
 
-    def attach(self, *, sandbox_runs: dict[str, int], retry: Iterable[str],
+    def attach(self, *, sandbox_runs: dict[str, int], refused_runs: dict[str, int], retry: Iterable[str],
                on_event: Callable[[Event], None] | None) -> None:
-        self.sandbox_runs, self.forget, self.on_event = dict(sandbox_runs), sorted(retry), on_event
+        self.sandbox_runs, self.refused_runs = dict(sandbox_runs), dict(refused_runs)
+        self.retry, self.on_event = frozenset(retry), on_event
 
     # -- what the progress display and the manifest read ------------------------------------------------------
     @property
@@ -146,8 +149,9 @@ class RayScheduler:
     async def run(self, items: Iterable[tuple[SeedInput, TaskType]], work: Callable[[Any], Awaitable[Any]],
                   on_result: Callable[[Any], Awaitable[None]], should_stop: Callable[[], bool]) -> None:
         """`work` is the local runner's and is not used: the actors run the threads."""
-        if self.forget:
-            await asyncio.gather(*(asyncio.wrap_future(actor.forget.remote(self.forget).future())
+        if self.retry:
+            forget = sorted(self.retry)
+            await asyncio.gather(*(asyncio.wrap_future(actor.forget.remote(forget).future())
                                    for actor in self.actors))
         queue: deque[tuple[SeedInput, TaskType]] = deque(items)
         running: dict[asyncio.Future[Any], tuple[int, Any, tuple[SeedInput, TaskType]]] = {}
@@ -157,8 +161,7 @@ class RayScheduler:
                 for index, actor in enumerate(self.actors):
                     while queue and not should_stop() and index not in self.lost and held[index] < self._room(index):
                         item = queue.popleft()
-                        seed, task = item
-                        ref = actor.run.remote(seed, task, self.sandbox_runs.get(thread_id(seed.id, task), 0))
+                        ref = actor.run.remote(*item, **self._past(*item))
                         running[asyncio.wrap_future(ref.future())] = (index, ref, item)
                         held[index] += 1
                 self.peak = max(self.peak, len(running))
@@ -188,6 +191,12 @@ class RayScheduler:
                     self.ray.cancel(ref)
             for future in running:
                 future.cancel()
+
+    def _past(self, seed: SeedInput, task: TaskType) -> dict[str, Any]:
+        """What earlier runs left of a thread, as `run_thread` takes it (see `attach`)."""
+        tid = thread_id(seed.id, task)
+        return {"sandbox_runs": self.sandbox_runs.get(tid, 0), "refused_runs": self.refused_runs.get(tid, 0),
+                "ask_anew": tid in self.retry}
 
     def _room(self, index: int) -> int:
         """An actor's slots, more while its client has idle request slots (threads in the sandbox hold none)."""

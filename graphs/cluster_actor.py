@@ -6,9 +6,9 @@ actor keeps its state depends on its node (`RunnerSpec.local`):
 - on the driver's node, the run's own files: `OUTDIR/checkpoints.sqlite`, the reply cache the run uses, and
   `OUTDIR/pool` (SQLite in WAL mode and append-only JSONL: several processes may share them);
 - on any other node, `node_dir` (on that node's disk, keyed by the OUTDIR): OUTDIR is on the driver's machine.
-  A re-run that lands the same thread on the same node resumes its checkpoint and replays its cached replies; on
-  another node the thread starts again. Only the driver's ledger says a thread is done, so nothing is written
-  twice either way.
+  A re-run that lands the same thread on the same node resumes its checkpoint and replays its cached replies (but
+  a thread `--retry-failed` runs again asks the model anew, as in a plain run); on another node the thread starts
+  again. Only the driver's ledger says a thread is done, so nothing is written twice either way.
 """
 
 from __future__ import annotations
@@ -148,8 +148,9 @@ class GraphRunner:
             host_readable=bool(sandbox and sandbox.host_readable), checkpoints=str(self.checkpoints),
             cache=str(self.llm_settings.cache_path or "off"))
 
-    async def run(self, seed: SeedInput, task_type: TaskType, sandbox_runs: int) -> RemoteResult:
-        """Run or resume one thread; never raises (but cancellation)."""
+    async def run(self, seed: SeedInput, task_type: TaskType, *, sandbox_runs: int, refused_runs: int,
+                  ask_anew: bool) -> RemoteResult:
+        """Run or resume one thread; never raises (but cancellation). The keywords are `run_thread`'s."""
         if self.app is None or self.ctx is None or self.llm is None:
             raise CodemillError("the graph runner was not started")
         seen: Counter[tuple[str, str, str]] = Counter()
@@ -157,7 +158,8 @@ class GraphRunner:
         def on_event(event: Event) -> None:
             seen[(event.thread, event.agent, event.kind)] += 1
 
-        result = await run_thread(self.app, seed, task_type, self.ctx, on_event=on_event, sandbox_runs=sandbox_runs)
+        result = await run_thread(self.app, seed, task_type, self.ctx, on_event=on_event, sandbox_runs=sandbox_runs,
+                                  refused_runs=refused_runs, ask_anew=ask_anew)
         events = [key for key, count in seen.items() for _ in range(count)]
         return RemoteResult(portable(result), events, self.llm.usage(), self.llm.in_flight)
 

@@ -59,22 +59,15 @@ class SynthSettings(CodemillSettings):
                                                             "endpoint before the run stops (circuit breaker)")
     max_sandbox_failures: int = Field(5, ge=1, description="threads in a row left unfinished by the sandbox "
                                                            "before the run stops")
-    max_infra_runs: int = Field(3, ge=1, description="runs a thread may be left unfinished by the sandbox; in the "
-                                                     "last it is recorded as an infrastructure failure")
+    max_infra_runs: int = Field(3, ge=1, description="runs a thread may be left unfinished by the sandbox, or by "
+                                "the endpoint refusing its request with a plain 4xx (one naming no known cause: "
+                                "not the key, the model, the role order or the context length); in the last it "
+                                "is recorded as failed")
     threads_per_request: float = Field(2.0, ge=1.0, le=16.0, description="threads per request slot when --threads "
                                        "is not given (threads also wait for the sandbox)")
     max_threads_per_request: float = Field(16.0, ge=1.0, le=256.0, description="without --threads, more threads "
                                            "start while the model has idle request slots, up to this many per slot")
     progress_interval_s: float = Field(10.0, gt=0, description="seconds between plain progress lines (no terminal)")
-
-
-# The old scheme's unprefixed names of this group (`CODEMILL_N_TESTS`, ...), read below the prefixed ones; the
-# ambiguous ones (`CODEMILL_TEMPERATURE`, `CODEMILL_TIMEOUT_S`, `CODEMILL_SEED`) are errors naming their replacements.
-SynthSettings.env_aliases = {
-    f"CODEMILL_{name.upper()}": name for name in (
-        "n_candidates", "n_tests", "max_attempts", "max_reasks", "few_shot_good", "few_shot_bad",
-        "sample_temperature", "test_temperature")
-}
 
 
 class ChatModel(Protocol):

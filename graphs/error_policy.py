@@ -2,16 +2,19 @@
 
 - `ENDPOINT`: the model's endpoint failed (`tools.errors.EndpointError` and its subclasses, and any other
   `LLMError` except `ContextLengthExceeded`, which is a model outcome). The thread stays unfinished; the next
-  run retries it; the batch's circuit breaker counts it.
+  run retries it (a request refused with a plain 4xx, only for a bounded number of runs:
+  `graphs.thread_runner.refused`); the batch's circuit breaker counts it.
 - `SANDBOX`: the sandbox lost a check (`SandboxError` out of the executor). The thread stays unfinished for a
   bounded number of runs, then it is recorded as an infrastructure failure.
 - `FATAL`: nothing will go right until an operator acts (`ConfigError`, a full disk). The batch stops.
 - `THREAD`: anything else — an agent's or plug-in's bug, a validation that overflowed (`RecursionError`,
   `MemoryError`), a graph error: that thread's recorded failure; the batch goes on.
+Ctrl-C and the cancellation of the thread's own task are none of these: they pass through (`passes_through`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import sqlite3
 from enum import StrEnum
@@ -60,6 +63,18 @@ def classify(error: BaseException) -> ErrorKind:
     if isinstance(error, LLMError) and not isinstance(error, ContextLengthExceeded):
         return ErrorKind.ENDPOINT
     return ErrorKind.THREAD
+
+
+def passes_through(error: BaseException) -> bool:
+    """Whether `error` is not a thread's to record: Ctrl-C, a generator being closed, or the cancellation of the
+    running task itself (the batch stopping). A `CancelledError` that nobody asked of this task (a plug-in raising
+    it, a future someone else cancelled) is a failure like any other."""
+    if isinstance(error, KeyboardInterrupt | GeneratorExit):
+        return True
+    if isinstance(error, asyncio.CancelledError):
+        task = asyncio.current_task()
+        return task is None or task.cancelling() > 0
+    return False
 
 
 def describe(error: BaseException, limit: int = MESSAGE_LIMIT) -> str:

@@ -3,9 +3,14 @@
 It returns a `ThreadResult`: finished with the model's outcome (`accepted`, `rejected`, `failed`), or
 `unfinished` because the endpoint, the sandbox or the machine failed (`graphs.error_policy`). An exception that
 escapes the graph without being infrastructure (a bug in a routing function, a recursion limit, a state that
-does not validate) finishes the thread as `failed`, with the error's type and message recorded. Only
-cancellation (Ctrl-C, SIGTERM, a stopping batch) passes through. The thread resumes from its last checkpoint:
-a thread that finished before its rows were written is not run again.
+does not validate, a `SystemExit`) finishes the thread as `failed`, with the error's type and message recorded.
+Only cancellation (Ctrl-C, SIGTERM, a stopping batch) passes through (`graphs.error_policy.passes_through`). The
+thread resumes from its last checkpoint: a thread that finished before its rows were written is not run again.
+
+Two kinds of unfinished are bounded across runs by `settings.max_infra_runs`, counted from the earlier runs'
+`unfinished.jsonl` lines (`graphs.writer`): the sandbox failing the thread, and the endpoint refusing its request
+with a plain 4xx (`refused`) — the same request is refused on every run, so after the bound the thread is recorded
+as failed, naming the status and the server's message.
 """
 
 from __future__ import annotations
@@ -17,9 +22,11 @@ from typing import Any, Literal
 from langchain_core.runnables import RunnableConfig
 
 from graphs.context import Event, RunContext, SynthSettings
-from graphs.error_policy import ErrorKind, classify, describe
+from graphs.error_policy import ErrorKind, classify, describe, passes_through
 from graphs.state import Failure, SeedInput, SynthesisState, TaskType, thread_id
 from graphs.synthesis import thread_config
+from tools.errors import RequestRejected
+from tools.llm.client import fresh_replies
 from tools.llm.usage import thread_usage
 
 ThreadStatus = Literal["accepted", "rejected", "failed", "unfinished"]
@@ -51,20 +58,33 @@ def initial_state(seed: SeedInput, task_type: TaskType, settings: SynthSettings)
     return SynthesisState(seed=seed, task_type=task_type, target_language=target, max_attempts=settings.max_attempts)
 
 
+def refused(error: BaseException) -> bool:
+    """Whether the endpoint refused the request itself with a status that names no known cause (not the key, the
+    model, the order of the turns or the context length): resending the same request is refused again."""
+    return type(error) is RequestRejected
+
+
+REFUSED_ERROR_TYPE = RequestRejected.__name__  # a `refused` thread's `error_type` in unfinished.jsonl
+
+
 async def run_thread(app: Any, seed: SeedInput, task_type: TaskType, ctx: RunContext, *,
-                     on_event: Callable[[Event], None] | None = None, sandbox_runs: int = 0) -> ThreadResult:
+                     on_event: Callable[[Event], None] | None = None, sandbox_runs: int = 0, refused_runs: int = 0,
+                     ask_anew: bool = False) -> ThreadResult:
     """Run or resume the thread to its end; never raises except `CancelledError`/`KeyboardInterrupt`.
 
-    `sandbox_runs`: earlier runs that left this thread unfinished because of the sandbox; when this run would be
-    one more than `settings.max_infra_runs` allows, a sandbox failure is recorded as the thread's failure."""
-    with thread_usage() as counter:
-        result = await _run(app, seed, task_type, ctx, on_event=on_event, sandbox_runs=sandbox_runs)
+    `sandbox_runs` (`refused_runs`): earlier runs that left this thread unfinished because of the sandbox (because
+    the endpoint refused its request); when this run would be one more than `settings.max_infra_runs` allows,
+    that failure is recorded as the thread's failure. `ask_anew`: the model is asked again rather than its cached
+    replies replayed (`--retry-failed`: a failed thread would replay the replies it failed with)."""
+    with thread_usage() as counter, fresh_replies(ask_anew):
+        result = await _run(app, seed, task_type, ctx, on_event=on_event, sandbox_runs=sandbox_runs,
+                            refused_runs=refused_runs)
     usage = counter.report()
     return replace(result, usage=usage.model_dump(mode="json")) if usage.agents else result
 
 
 async def _run(app: Any, seed: SeedInput, task_type: TaskType, ctx: RunContext, *,
-               on_event: Callable[[Event], None] | None, sandbox_runs: int) -> ThreadResult:
+               on_event: Callable[[Event], None] | None, sandbox_runs: int, refused_runs: int) -> ThreadResult:
     tid = thread_id(seed.id, task_type)
     config = thread_config(tid)
     try:
@@ -80,12 +100,20 @@ async def _run(app: Any, seed: SeedInput, task_type: TaskType, ctx: RunContext, 
                 elif on_event is not None and isinstance(chunk, Event):
                     on_event(chunk)
         state = SynthesisState.model_validate(final)
-    except Exception as error:  # the policy below decides; cancellation is a BaseException and passes
+    except BaseException as error:  # the policy below decides; SystemExit included
+        if passes_through(error):
+            raise
         kind = classify(error)
-        if kind is ErrorKind.SANDBOX and sandbox_runs + 1 >= ctx.settings.max_infra_runs:
+        bound = ctx.settings.max_infra_runs
+        if kind is ErrorKind.SANDBOX and sandbox_runs + 1 >= bound:
             note = (f"infrastructure failure: the sandbox failed this thread in {sandbox_runs + 1} runs "
-                    f"(the bound is {ctx.settings.max_infra_runs}); last: {describe(error)}")
+                    f"(the bound is {bound}); last: {describe(error)}")
             return await _failed(app, config, seed, task_type, ctx, error, agent="sandbox", message=note)
+        if kind is ErrorKind.ENDPOINT and refused(error) and refused_runs + 1 >= bound:
+            status = getattr(error, "status", "4xx")
+            note = (f"the endpoint refused this thread's request with HTTP {status} in {refused_runs + 1} runs "
+                    f"(the bound is {bound}); last: {describe(error)}")
+            return await _failed(app, config, seed, task_type, ctx, error, agent="endpoint", message=note)
         if kind is not ErrorKind.THREAD:
             return ThreadResult(tid, seed, task_type, "unfinished", cause=kind, error_type=type(error).__name__,
                                 message=describe(error), exception=error)

@@ -4,7 +4,8 @@ threads left unfinished, crash-safely.
 - A finished thread's rows go to sft/dpo/matrix.jsonl, then its ledger row (`graphs.records.write_thread`):
   a thread counts as done only once its ledger row is on disk.
 - An unfinished thread (endpoint or sandbox failure) gets a line in `unfinished.jsonl`: the sandbox failures
-  there bound how many runs may leave a thread unfinished (`sandbox_runs`).
+  and the requests the endpoint refused there bound how many runs may leave a thread unfinished
+  (`sandbox_runs`, `refused_runs`).
 - `supersede` (for `--retry-failed`) moves every row of the given threads out of the four output files into
   `superseded.jsonl`, so a thread re-run has one ledger row, never two; its ids stay the same.
 - A full disk stops the batch with `DiskFull` (one line); the unfinished line being written is cut off, so no
@@ -36,7 +37,7 @@ from graphs.records import (
     write_thread,
 )
 from graphs.state import Failure, SynthesisState
-from graphs.thread_runner import ThreadResult
+from graphs.thread_runner import REFUSED_ERROR_TYPE, ThreadResult
 from tools.errors import CodemillError
 from tools.rows import JsonlWriter, append_line, read_jsonl, repair_torn_tail
 
@@ -76,16 +77,26 @@ class RunWriter:
 
     def sandbox_runs(self) -> dict[str, int]:
         """Thread id -> runs that left it unfinished because of the sandbox (since its last `supersede`)."""
-        counts: dict[str, int] = {}
+        return self._unfinished_runs(lambda row: row.get("cause") == "sandbox")
+
+    def refused_runs(self) -> dict[str, int]:
+        """Thread id -> runs that left it unfinished because the endpoint refused its request
+        (`graphs.thread_runner.refused`), since its last `supersede`."""
+        return self._unfinished_runs(
+            lambda row: row.get("cause") == "endpoint" and row.get("error_type") == REFUSED_ERROR_TYPE)
+
+    def _unfinished_runs(self, counts: Callable[[dict], bool]) -> dict[str, int]:
+        """Thread id -> lines of unfinished.jsonl that `counts`, after the thread's last reset line."""
+        runs: dict[str, int] = {}
         for row in read_jsonl(self.outdir / UNFINISHED_FILE):
             if not isinstance(row, dict) or "thread_id" not in row:
                 continue
             tid = str(row["thread_id"])
             if row.get("reset"):
-                counts.pop(tid, None)
-            elif row.get("cause") == "sandbox":
-                counts[tid] = counts.get(tid, 0) + 1
-        return counts
+                runs.pop(tid, None)
+            elif counts(row):
+                runs[tid] = runs.get(tid, 0) + 1
+        return runs
 
     # -- writing -----------------------------------------------------------------------------------------------
     async def arecord(self, result: ThreadResult) -> LedgerRow | None:

@@ -61,7 +61,7 @@ def test_evaluate_rejects_an_input_of_the_wrong_kind(inputs, capsys, kind, expec
 def test_seeds_rejects_a_missing_path_and_writes_nothing(tmp_path, capsys):
     out = tmp_path / "seeds.jsonl"
     assert main(["seeds", str(tmp_path / "no-such-dir"), "--out", str(out), "--no-decontaminate"]) == 1
-    assert "seed path not found" in one_error_line(capsys)
+    assert "no such seed file or directory" in one_error_line(capsys)
     assert not out.exists()
 
 
@@ -108,6 +108,7 @@ def test_a_python_without_the_dependencies_gets_one_line(tmp_path):
     import sys
 
     root = Path(__file__).resolve().parent.parent
+    (tmp_path / "in.jsonl").write_text(json.dumps(GOOD) + "\n")  # past the input checks, to the first import
     done = subprocess.run([sys.executable, "-S", "run.py", "verify", str(tmp_path / "in.jsonl"), "--out",
                            str(tmp_path / "out.jsonl")], cwd=root, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1 and "Traceback" not in done.stderr

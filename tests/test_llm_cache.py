@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from tests.fakes import Reply, settings_for
 from tools.errors import RequestRejected
 from tools.llm import LLMClient
-from tools.llm.cache import cache_key
+from tools.llm.cache import CachedReply, ReplyCache, cache_key
 
 USER = [{"role": "user", "content": "reverse a string"}]
 
@@ -123,3 +123,25 @@ async def test_every_reply_is_committed_to_the_file_when_the_client_closes(scrip
     with sqlite3.connect(path) as db:  # another connection, as another process would see the file
         stored = [json.loads(reply)["texts"] for (reply,) in db.execute("SELECT reply FROM replies")]
     assert sorted(stored) == sorted([[f"answer to task {i}"] for i in range(50)])
+
+
+async def test_store_replaces_a_keys_reply_before_and_after_it_is_committed(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite"
+
+    async def never() -> CachedReply:
+        raise AssertionError("a key with a reply is not asked")
+
+    old, new, newer = (CachedReply(texts=[text]) for text in ("old", "new", "newer"))
+    cache = ReplyCache(path)
+    cache.store("k", old)
+    cache.close()
+    cache = ReplyCache(path)
+    try:
+        assert await cache.get_or_compute("k", never) == (old, True)
+        cache.store("k", new)  # the committed reply is replaced at once, before the writer commits the new one
+        assert await cache.get_or_compute("k", never) == (new, True) and len(cache) == 1
+        cache.store("k", newer)
+    finally:
+        cache.close()
+    with sqlite3.connect(path) as db:
+        assert [json.loads(reply)["texts"] for (reply,) in db.execute("SELECT reply FROM replies")] == [["newer"]]

@@ -24,7 +24,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
 def config(tmp_path: Path) -> Path:
     path = tmp_path / "codemill.toml"
     path.write_text('[llm]\nmodel = "from-file"\ntemperature = 0.1\nmax_tokens = 100\nseed = 3\n'
-                    'base_urls = ["http://127.0.0.1:1/v1"]\n\n[synth]\nrounds = 9\n')
+                    'base_urls = ["http://127.0.0.1:1/v1"]\n\n[synth]\nn_tests = 9\n')
     return path
 
 
@@ -78,15 +78,15 @@ def test_other_settings_groups_read_their_own_table(config: Path) -> None:
 
     from tools.settings import CodemillSettings
 
-    class SynthSettings(CodemillSettings):
+    class SynthSettings(CodemillSettings):  # keys of the real [synth] only: groups defined here are checked too
         config_section: ClassVar[str] = "synth"
-        rounds: int = 1
-        model: str = "unrelated"
+        n_tests: int = 1
+        temperature: float = 0.5
 
     loaded = load_settings(SynthSettings, config_file=config)
-    assert (loaded.rounds, loaded.model) == (9, "unrelated")
-    assert load_settings(SynthSettings, config_file=config, rounds=4).rounds == 4
-    assert load_settings(SynthSettings).rounds == 1  # the file applies only where it was passed
+    assert (loaded.n_tests, loaded.temperature) == (9, 0.5)  # not [llm]'s temperature
+    assert load_settings(SynthSettings, config_file=config, n_tests=4).n_tests == 4
+    assert load_settings(SynthSettings).n_tests == 1  # the file applies only where it was passed
 
 
 @pytest.mark.parametrize(("old", "replacement"), [
@@ -103,13 +103,10 @@ def test_an_ambiguous_old_variable_is_an_error_naming_its_replacements(monkeypat
         load_settings(type("Group", (CodemillSettings,), {"__annotations__": {"seed": int}, "seed": 0}))
 
 
-def test_the_group_prefix_wins_over_the_short_and_the_old_names(monkeypatch) -> None:
+def test_the_group_prefix_wins_over_the_short_names_and_generic_names_never_leak_in(monkeypatch) -> None:
     monkeypatch.setenv("CODEMILL_MODEL", "short")
     monkeypatch.setenv("CODEMILL_LLM_MODEL", "prefixed")
-    monkeypatch.setenv("CODEMILL_CONCURRENCY", "3")  # the old unambiguous name is still read ...
-    assert (LLMSettings().model, LLMSettings().concurrency) == ("prefixed", 3)
-    monkeypatch.setenv("CODEMILL_LLM_CONCURRENCY", "5")  # ... below the prefixed one
-    assert LLMSettings().concurrency == 5
+    assert LLMSettings().model == "prefixed"
     monkeypatch.setenv("MODEL", "a generic name")  # unprefixed names never leak in
     monkeypatch.setenv("BASE_URL", "http://127.0.0.1:1/v1")
     monkeypatch.delenv("CODEMILL_MODEL")

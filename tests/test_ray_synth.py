@@ -1,6 +1,7 @@
 """`run.py synth --ray` on a local Ray instance (2 CPUs, shared by this module's tests) with 2 graph runners
 against the scripted OpenAI-protocol server: the same ids as a plain run, the per-endpoint limit held for the
-whole cluster, the manifest's record of the cluster, and a `--retry-failed` that reaches the actors."""
+whole cluster, the manifest's record of the cluster, a `--retry-failed` that reaches the actors (asking the model
+anew), and the bound on runs a refused request may leave a thread unfinished, held by the actors."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ import pytest
 from graphs.cluster import Node, endpoint_shares, merge_usage, place, split
 from run import main
 from tests.coder_model import CoderModel
-from tests.fakes import ScriptedOpenAIServer
+from tests.fakes import ChatRequest, Reply, ScriptedOpenAIServer
 from tests.ray_support import require_ray
 from tests.test_synth_e2e import rows, synth_args, write_seeds
+from tests.test_synth_faults import assert_nothing_lost_or_duplicated, faulty, schema_of
+from tests.test_synth_reruns import REFUSAL, for_seed_0, unfinished
 from tools.errors import ConfigError
 from tools.llm.usage import AgentUsage, UsageReport
 
@@ -68,23 +71,58 @@ def test_two_workers_write_the_same_ids_as_a_plain_run_and_share_the_endpoint_li
     assert ids(tmp_path / "ray") == plain
 
 
-def test_retry_failed_on_the_cluster_reruns_failed_threads_once(tmp_path: Path, local_ray: None) -> None:
-    seeds = write_seeds(tmp_path / "seeds.jsonl", ["accept", "fail_all", "fail_all"])
+def test_retry_failed_on_the_cluster_reruns_failed_threads_once_asking_the_model_anew(
+        tmp_path: Path, local_ray: None) -> None:
+    seeds = write_seeds(tmp_path / "seeds.jsonl", ["accept", "fail_all"])
     out = tmp_path / "out"
-    with ScriptedOpenAIServer(CoderModel()) as server:
-        ray_args = ("--no-report", "--ray", "--ray-workers", "2", "--workers", "1")
+    broken = True
+
+    def fault(request: ChatRequest, index: int) -> Reply | None:
+        if broken and schema_of(request) == "GenerationReply" and for_seed_0(request):
+            return Reply(contents=["I would rather not answer in JSON."])
+        return None
+
+    _, handler = faulty(fault)
+    with ScriptedOpenAIServer(handler) as server:
+        ray_args = ("--no-report", "--ray", "--ray-workers", "2", "--workers", "1", "--max-attempts", "1")
         assert main(synth_args(seeds, out, server, *ray_args)) == 0
         failed = {row["thread_id"] for row in rows(out / "ledger.jsonl") if row["status"] == "failed"}
-        assert len(failed) == 2
+        assert {tid.split(":")[0] for tid in failed} == {"seed-0-accept", "seed-1-fail_all"}
+        broken = False  # seed 0's model answers now; its cached replies still say what it said then
+        calls = server.call_count
         assert main(synth_args(seeds, out, server, *ray_args, "--retry-failed")) == 0
-    # the failed threads ran again (their replies replayed from the cache), not returned from a checkpoint
+        asked = server.call_count - calls
+    # the failed threads ran again on the actors, asking the model (not replaying the replies they failed with)
+    status = {row["seed_id"]: row["status"] for row in rows(out / "ledger.jsonl")}
+    assert status == {"seed-0-accept": "accepted", "seed-1-fail_all": "failed"}
     usage = json.loads((out / "manifest.json").read_text())["runs"][-1]["usage"]["agents"]
-    assert sum(agent["cache_hits"] + agent["calls"] for agent in usage.values()) > 0
+    assert asked > 0 and sum(agent["calls"] for agent in usage.values()) == asked
     superseded = [row["row"] for row in rows(out / "superseded.jsonl") if row["file"] == "ledger.jsonl"]
     assert sorted(row["thread_id"] for row in superseded) == sorted(failed)
     ledger = rows(out / "ledger.jsonl")
     assert sorted(row["thread_id"] for row in ledger) == sorted({row["thread_id"] for row in ledger})
-    assert len(ledger) == 3
+    assert len(ledger) == 2
+
+
+def test_a_request_always_refused_is_recorded_as_failed_on_the_cluster_after_the_bound(
+        tmp_path: Path, local_ray: None, monkeypatch) -> None:
+    """The runs an earlier run (here a plain one) left the thread unfinished reach the actors: at the bound, the
+    actor records the refusal as the thread's failure."""
+    monkeypatch.setenv("CODEMILL_SYNTH_MAX_INFRA_RUNS", "2")
+    seeds = write_seeds(tmp_path / "seeds.jsonl", ["accept", "accept"])
+    out = tmp_path / "out"
+    _, handler = faulty(lambda request, index: Reply.error(400, REFUSAL) if for_seed_0(request) else None)
+    with ScriptedOpenAIServer(handler) as server:
+        assert main(synth_args(seeds, out, server, "--no-report")) == 0
+        assert [row["error_type"] for row in unfinished(out, "seed-0-accept")] == ["RequestRejected"]
+        assert main(synth_args(seeds, out, server, "--no-report", "--ray", "--ray-workers", "2", "--workers", "1")
+                    ) == 0
+    ledger = {row["seed_id"]: row for row in assert_nothing_lost_or_duplicated(out, 2)}
+    assert ledger["seed-1-accept"]["status"] == "accepted" and ledger["seed-0-accept"]["status"] == "failed"
+    failure = ledger["seed-0-accept"]["failures"][-1]
+    assert failure["agent"] == "endpoint" and failure["error_type"] == "RequestRejected"
+    assert "HTTP 400" in failure["message"] and "2 runs" in failure["message"] and REFUSAL in failure["message"]
+    assert len(unfinished(out, "seed-0-accept")) == 1
 
 
 def test_the_limit_is_shared_never_multiplied() -> None:

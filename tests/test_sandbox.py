@@ -243,3 +243,40 @@ def test_protocol_frames_round_trip_and_garbage_is_refused():
     for garbage in (b"", b" {}", b"{} trailing", b'{"a":', b"\xff"):
         with pytest.raises(ValueError):
             protocol.loads(garbage)
+
+
+def test_leaving_the_with_block_by_an_exception_cancels_instead_of_running_the_rest():
+    """An interrupted caller (Ctrl-C, SIGTERM) does not wait for the queue: queued checks fail as cancelled,
+    the running one is killed, and no worker is left."""
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt), Sandbox(workers=1, limits=Limits(timeout_s=30)) as sandbox:
+        futures = sandbox.submit([Check(code="import time", test="time.sleep(30)")] * 3)
+        pids = sandbox.worker_pids
+        while not futures[0].running():  # bounded: the worker starts the first check at once
+            assert time.monotonic() - started < 60
+            time.sleep(0.01)
+        raise KeyboardInterrupt
+    assert all(isinstance(future.exception(), SandboxError) for future in futures)
+    assert all("interrupted" in str(future.exception()) for future in futures)
+    assert time.monotonic() - started < 30  # far below the 90 s the three sleeps would take
+    for pid in pids:  # gone, or a zombie waiting for init to reap it
+        while _running(pid):
+            assert time.monotonic() - started < 60
+            time.sleep(0.01)
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_a_reply_with_the_wrong_number_of_results_fails_the_job_not_the_slot_thread():
+    from tools.sandbox.slots import Job
+
+    job = Job({"language": "javascript", "code": "", "tests": ["a", "b"]}, timeout_s=1.0)
+    assert job.start()
+    job.resolve([{"status": "passed"}] * 3, wall_s=0.1)
+    assert all(isinstance(future.exception(), SandboxError) for future in job.futures)

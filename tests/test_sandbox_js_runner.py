@@ -129,7 +129,7 @@ def run_candidate(runner: str, code: str, tests: list[str], *, timeout_ms: int =
             results.append(parsed)
     done = bool(results) and results[-1].done
     verdicts = [result for result in results if not result.done]
-    assert [result.index for result in verdicts] == list(range(len(verdicts))), "verdicts out of order"
+    assert [result.position for result in verdicts] == list(range(len(verdicts))), "verdicts out of order"
     return Run(verdicts, done, returncode, buffers[out_fd].decode(errors="replace"),
                buffers[err_fd].decode(errors="replace"), unverified)
 
@@ -216,9 +216,9 @@ def test_a_malformed_frame_is_refused(runner, frame):
 
 def test_result_lines_are_checked_against_the_nonce():
     line = json.dumps({"i": 0, "nonce": NONCE, "status": "passed", "error_type": None, "message": "", "exec_s": 0.1})
-    assert parse_result_line(line, NONCE) == RunnerLine(index=0, status="passed", exec_s=0.1)
+    assert parse_result_line(line, NONCE) == RunnerLine(position=0, status="passed", exec_s=0.1)
     assert parse_result_line(line, "0" * 32) is None
-    assert parse_result_line(json.dumps({"done": True, "nonce": NONCE}), NONCE) == RunnerLine(index=None)
+    assert parse_result_line(json.dumps({"done": True, "nonce": NONCE}), NONCE) == RunnerLine(position=None)
     for broken in ({"status": "won"}, {"i": -1}, {"i": True}, {"extra": 1}, {"message": None}, {"exec_s": "1"}):
         record = json.loads(line) | broken
         assert parse_result_line(json.dumps(record), NONCE) is None, broken

@@ -457,7 +457,8 @@ def test_worker_plan_launcher_and_allow_list():
                                 allowed_packages=["numpy", "numpy"])
     assert plan.launcher() == ["unshare", "--net", "--mount", "--pid", "--fork", "--kill-child", "--mount-proc",
                                "--"]
-    assert plan.command()[len(plan.launcher()):][:3] == [sys.executable, "-E", "-s"]
+    assert plan.command()[len(plan.launcher()):][:3] == [sys.executable, "-E", "-S"]  # no site: no .pth runs
+    assert site_packages() in isolation.plan_slots(1)[0].site_dirs  # searched for allowed packages only
     assert plan.allowed_packages == ["numpy"]
     assert isolation.WorkerPlan(uid=None, netns=True, mountns=False, pidns=True, node=NODE).launcher() == \
         ["unshare", "--net", "--"]
@@ -471,3 +472,16 @@ def test_worker_plan_launcher_and_allow_list():
     if ROOT:
         assert isolation.pid_namespace_available()  # root, unshare present: no silent downgrade
         assert isolation.plan_slots(1)[0].pidns
+
+
+@needs_namespaces
+def test_a_worker_without_site_still_serves_allowed_packages_and_runs_no_pth_hook():
+    from tools.sandbox import Check, Sandbox
+
+    probe = Check(code="import sys", test="import numpy\nprint(numpy.add(2, 3), '__editable__' in str(sys.modules))")
+    with Sandbox(workers=1, allowed_packages=["numpy"]) as sandbox:
+        allowed = sandbox.run([probe])[0]
+    with Sandbox(workers=1) as sandbox:
+        refused = sandbox.run([probe])[0]
+    assert allowed.status == "passed" and allowed.stdout.split() == ["5", "False"]
+    assert refused.status == "error" and refused.error_type == "ModuleNotFoundError"

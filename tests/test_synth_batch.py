@@ -10,6 +10,7 @@ import asyncio
 import json
 import subprocess
 import sys
+from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -27,6 +28,7 @@ from tools.errors import (
     ConfigError,
     ContextLengthExceeded,
     EndpointUnreachable,
+    RequestRejected,
     RoleOrderRejected,
     SandboxError,
     Transient,
@@ -70,8 +72,29 @@ def ledger(outdir: Path) -> dict[str, dict]:
     return {row["seed_id"]: row for row in rows(outdir / "ledger.jsonl")}
 
 
-@pytest.mark.parametrize("error", [RecursionError("maximum recursion depth exceeded"), MemoryError(),
-                                   KeyError("instance"), ZeroDivisionError("division by zero")])
+class ExplodingReviewer:
+    """A plug-in reviewer that raises `error` for the seeds in `bad` (it runs beside nothing: after execution)."""
+
+    name: ClassVar[str] = "exploding"
+    slot: ClassVar[str] = "reviewer"
+    reads: ClassVar[frozenset[str]] = frozenset({"instance"})
+    writes: ClassVar[frozenset[str]] = frozenset({"reviews"})
+
+    def __init__(self, bad: set[str], error: BaseException) -> None:
+        self.bad, self.error = bad, error
+
+    async def __call__(self, state: SynthesisState, ctx: RunContext) -> dict[str, Any]:
+        if state.seed.id in self.bad:
+            raise self.error
+        return {"reviews": [Review(reviewer=self.name, notes="fine")]}
+
+
+THREAD_ERRORS = [RecursionError("maximum recursion depth exceeded"), MemoryError(), KeyError("instance"),
+                 ZeroDivisionError("division by zero"), SystemExit(0), SystemExit(3),
+                 asyncio.CancelledError("a plug-in's own cancellation, not the batch's")]
+
+
+@pytest.mark.parametrize("error", THREAD_ERRORS, ids=repr)
 async def test_any_exception_in_one_thread_is_that_threads_failure(tmp_path: Path, error: BaseException) -> None:
     runner = BatchRunner(roster(generator=Exploding({"s1"}, error)), context(max_attempts=2), tmp_path, concurrency=3)
     stats = await runner.run(seeds(4))
@@ -81,6 +104,85 @@ async def test_any_exception_in_one_thread_is_that_threads_failure(tmp_path: Pat
     assert failure["error_type"] == type(error).__name__ and failure["stage"] == "generate"
     assert type(error).__name__ in failure["message"]
     assert stats.status == {"accepted": 3, "failed": 1}
+    assert len(rows(tmp_path / "sft.jsonl")) == 3 and len(rows(tmp_path / "dpo.jsonl")) == 3
+
+
+@pytest.mark.parametrize("error", [SystemExit(0), SystemExit(3), MemoryError()], ids=repr)
+async def test_a_plug_in_raising_beside_a_parallel_branch_fails_only_its_thread(tmp_path: Path,
+                                                                               error: BaseException) -> None:
+    """The same, from a plug-in node that LangGraph runs as its own task (two reviewers run in parallel)."""
+    reviewers = [ExplodingReviewer({"s0", "s2"}, error), BadValueReviewer()]
+    stats = await BatchRunner(roster(reviewers=reviewers), context(), tmp_path, concurrency=2).run(seeds(4))
+    assert stats.status == {"accepted": 4}  # a reviewer's failure is recorded; it does not reject the instance
+    failures = {seed: row["failures"] for seed, row in ledger(tmp_path).items()}
+    for seed in ("s0", "s2"):
+        (raised,) = [failure for failure in failures[seed] if failure["agent"] == "exploding"]
+        assert raised["error_type"] == type(error).__name__ and raised["stage"] == "review_exploding"
+    assert not any(failure["agent"] == "exploding" for failure in failures["s1"] + failures["s3"])
+    assert len(rows(tmp_path / "sft.jsonl")) == 4 and len(rows(tmp_path / "dpo.jsonl")) == 4
+
+
+class SelfCancelling(ScriptedGenerator):
+    """Cancels its own task for the seeds in `bad`: a cancellation the batch never asked for."""
+
+    def __init__(self, bad: set[str]) -> None:
+        super().__init__()
+        self.bad = bad
+
+    async def __call__(self, state: SynthesisState, ctx: RunContext) -> dict[str, Any]:
+        if state.seed.id in self.bad:
+            task = asyncio.current_task()
+            assert task is not None
+            task.cancel()
+            await asyncio.sleep(0)
+        return await super().__call__(state, ctx)
+
+
+async def test_a_plug_in_that_cancels_its_own_task_fails_only_its_thread(tmp_path: Path) -> None:
+    stats = await BatchRunner(roster(generator=SelfCancelling({"s1"})), context(), tmp_path, concurrency=2
+                              ).run(seeds(3))
+    assert stats.status == {"accepted": 2, "failed": 1} and ledger(tmp_path)["s1"]["status"] == "failed"
+    assert "CancelledError" in ledger(tmp_path)["s1"]["failures"][-1]["message"]
+
+
+class ExitingGraph:
+    """A compiled graph whose run raises `error` (what graph code, not an agent, might raise)."""
+
+    def __init__(self, error: BaseException, started: asyncio.Event | None = None) -> None:
+        self.error, self.started = error, started
+
+    async def aget_state(self, config: Any) -> Any:
+        return type("Snapshot", (), {"values": {}, "next": ()})()
+
+    async def astream(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        if self.started is not None:
+            self.started.set()
+            await asyncio.Event().wait()  # until cancelled
+        raise self.error
+        yield  # an async generator, like LangGraph's
+
+
+@pytest.mark.parametrize("error", [SystemExit(0), SystemExit("bye"), MemoryError()], ids=repr)
+async def test_the_thread_runner_records_what_escapes_the_graph(error: BaseException) -> None:
+    from graphs.thread_runner import run_thread
+
+    seed = SeedInput(id="s0", code="x = 1")
+    result = await run_thread(ExitingGraph(error), seed, TaskType.GENERATION, context())
+    assert result.status == "failed" and result.error_type == type(error).__name__
+    assert result.state is not None and result.state.failures[-1].error_type == type(error).__name__
+
+
+async def test_cancelling_a_thread_still_cancels_it() -> None:
+    from graphs.thread_runner import run_thread
+
+    started = asyncio.Event()
+    seed = SeedInput(id="s0", code="x = 1")
+    task = asyncio.ensure_future(run_thread(ExitingGraph(SystemExit(0), started), seed, TaskType.GENERATION,
+                                            context()))
+    await asyncio.wait_for(started.wait(), 10)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
 
 
 class RogueReviewer:
@@ -114,6 +216,126 @@ async def test_an_update_outside_the_declared_writes_is_a_failure_naming_agent_a
     (sft,) = rows(tmp_path / "sft.jsonl")
     assert sft["reviews"] == []  # neither rogue update was applied, not even its allowed part
     assert len(rows(tmp_path / "dpo.jsonl")) == 1
+
+
+class InPlaceReviewer(RogueReviewer):
+    """A reviewer that changes the state it is given instead of returning the change."""
+
+    name: ClassVar[str] = "in-place"
+
+    async def __call__(self, state: SynthesisState, ctx: RunContext) -> dict[str, Any]:
+        assert state.instance is not None and state.verification is not None
+        state.instance.output = "PWNED-OUTPUT"
+        state.instance.instruction = "PWNED-INSTRUCTION"
+        state.verification.pairs.clear()
+        state.verification.candidates[0] = "PWNED-CANDIDATE"
+        state.tests.append("assert True  # PWNED")
+        state.failures.clear()
+        state.status = "rejected"
+        return {"reviews": [Review(reviewer=self.name, notes="fine")]}
+
+
+class ShiftyUpdate(Mapping[str, Any]):
+    """A mapping whose keys show only `reviews` while `items()` and `values()` also carry an instance."""
+
+    def __init__(self, instance: Any) -> None:
+        self.instance = instance
+        self.reviews = [Review(reviewer="shifty", notes="fine")]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(["reviews"])
+
+    def __len__(self) -> int:
+        return 1
+
+    def __getitem__(self, key: str) -> Any:
+        if key == "reviews":
+            return self.reviews
+        raise KeyError(key)
+
+    def keys(self) -> Any:
+        return ["reviews"]
+
+    def items(self) -> Any:
+        return [("reviews", self.reviews), ("instance", self.instance)]
+
+    def values(self) -> Any:
+        return [self.reviews, self.instance]
+
+
+class ShiftyReviewer(RogueReviewer):
+    name: ClassVar[str] = "shifty"
+
+    async def __call__(self, state: SynthesisState, ctx: RunContext) -> Any:
+        assert state.instance is not None
+        return ShiftyUpdate(state.instance.model_copy(update={"output": "SNEAKY-OUTPUT"}))
+
+
+class SneakyKey(str):
+    """A key equal to `reviews` for the declared-writes check, but naming another field when printed."""
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        return other == "reviews"
+
+    def __hash__(self) -> int:
+        return hash("reviews")
+
+
+class SneakyKeyReviewer(RogueReviewer):
+    name: ClassVar[str] = "sneaky-key"
+
+    async def __call__(self, state: SynthesisState, ctx: RunContext) -> dict[Any, Any]:
+        return {SneakyKey("instance"): [Review(reviewer=self.name)]}
+
+
+class LingeringReviewer(RogueReviewer):
+    """A reviewer that keeps what it returned and changes it once the graph holds it."""
+
+    name: ClassVar[str] = "lingering"
+    kept: ClassVar[list[Any]] = []
+
+    async def __call__(self, state: SynthesisState, ctx: RunContext) -> dict[str, Any]:
+        review = Review(reviewer=self.name, notes="fine", data={"list": [1]})
+        self.kept.append(review)
+        return {"reviews": [review]}
+
+
+async def test_an_agent_cannot_change_the_state_in_place(tmp_path: Path) -> None:
+    await BatchRunner(roster(reviewers=[InPlaceReviewer()]), context(), tmp_path).run(seeds(2))
+    sft = rows(tmp_path / "sft.jsonl")
+    assert len(sft) == 2 and "PWNED" not in json.dumps(sft)
+    assert {row["output"] for row in sft} == {"def f():\n    return 1\n"}
+    dpo = rows(tmp_path / "dpo.jsonl")
+    assert len(dpo) == 2 and "PWNED" not in json.dumps(dpo)
+    assert "PWNED" not in json.dumps(rows(tmp_path / "matrix.jsonl"))
+    assert {row["status"] for row in rows(tmp_path / "ledger.jsonl")} == {"accepted"}
+    assert [review["reviewer"] for review in sft[0]["reviews"]] == ["in-place"]  # its returned update counts
+
+
+async def test_a_mapping_that_hides_a_key_from_its_keys_is_a_failure_naming_agent_and_field(tmp_path: Path) -> None:
+    await BatchRunner(roster(reviewers=[ShiftyReviewer(), SneakyKeyReviewer()]), context(), tmp_path).run(seeds(1))
+    (sft,) = rows(tmp_path / "sft.jsonl")
+    assert "SNEAKY" not in json.dumps(sft) and sft["output"] == "def f():\n    return 1\n"
+    assert sft["reviews"] == []  # neither update was applied, not even its declared part
+    (row,) = rows(tmp_path / "ledger.jsonl")
+    failures = {failure["agent"]: failure for failure in row["failures"]}
+    assert failures["shifty"]["error_type"] == "ContractViolation"
+    assert "'instance'" in failures["shifty"]["message"] and "shifty" in failures["shifty"]["message"]
+    assert failures["sneaky-key"]["error_type"] == "ContractViolation"
+    assert "SneakyKey" in failures["sneaky-key"]["message"]
+
+
+async def test_what_an_agent_returned_cannot_be_changed_once_the_graph_holds_it(tmp_path: Path) -> None:
+    LingeringReviewer.kept.clear()
+    seen: list[SynthesisState] = []
+    await BatchRunner(roster(reviewers=[LingeringReviewer()]), context(), tmp_path, on_thread=seen.append).run(seeds(1))
+    (kept,) = LingeringReviewer.kept
+    kept.notes = "CHANGED-LATER"
+    kept.data["list"].append("CHANGED-LATER")
+    (state,) = seen
+    assert state.reviews[0].notes == "fine" and state.reviews[0].data == {"list": [1]}
 
 
 @pytest.mark.parametrize("error", [EndpointUnreachable("connection refused"), AuthFailed("key refused", 401),
@@ -160,6 +382,37 @@ async def test_sandbox_failures_leave_a_thread_unfinished_for_a_bounded_number_o
     assert stats.unfinished == {}
     stats = await BatchRunner(flaky, context(max_infra_runs=3), tmp_path).run(seeds(2))
     assert stats.skipped == 2  # recorded: a resume no longer stalls on it
+
+
+BOUNDED = {"sandbox": (lambda: roster(executor=FlakyExecutor({"s0"})), "SandboxError"),
+           "refused": (lambda: roster(generator=Exploding({"s0"}, RequestRejected("unsupported feature", 400))),
+                       "RequestRejected")}
+
+
+@pytest.mark.parametrize("kind", list(BOUNDED))
+async def test_retry_failed_starts_the_count_of_unfinished_runs_again(tmp_path: Path, kind: str) -> None:
+    """A thread recorded as failed at the bound and re-run by --retry-failed starts from scratch: its earlier
+    unfinished runs no longer count, so this run leaves it unfinished again rather than failing it at once."""
+    broken, error_type = BOUNDED[kind]
+    for run in (1, 2):
+        stats = await BatchRunner(broken(), context(max_infra_runs=2), tmp_path).run(seeds(2))
+        assert sum(stats.unfinished.values()) == (run == 1), run
+    assert ledger(tmp_path)["s0"]["status"] == "failed"
+    assert ledger(tmp_path)["s0"]["failures"][-1]["error_type"] == error_type
+    stats = await BatchRunner(broken(), context(max_infra_runs=2), tmp_path, retry_failed=True).run(seeds(2))
+    assert stats.retried == 1 and sum(stats.unfinished.values()) == 1 and set(ledger(tmp_path)) == {"s1"}
+    stats = await BatchRunner(broken(), context(max_infra_runs=2), tmp_path).run(seeds(2))
+    assert sum(stats.unfinished.values()) == 0 and ledger(tmp_path)["s0"]["status"] == "failed"
+
+
+@pytest.mark.parametrize("error", [AuthFailed("key refused", 401), UnknownModel("no such model", 404),
+                                   RoleOrderRejected("roles must alternate", 400)], ids=repr)
+async def test_a_4xx_with_a_known_cause_is_never_bounded(tmp_path: Path, error: Exception) -> None:
+    """A refused key, an unknown model, a role order: the operator fixes those, and the thread waits for it."""
+    for _ in range(3):
+        stats = await BatchRunner(roster(generator=Exploding({"s0"}, error)), context(max_infra_runs=1),
+                                  tmp_path).run(seeds(2))
+        assert stats.unfinished == {"endpoint": 1} and set(ledger(tmp_path)) == {"s1"}
 
 
 async def test_a_sandbox_that_keeps_failing_stops_the_run(tmp_path: Path) -> None:

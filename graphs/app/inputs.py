@@ -9,13 +9,14 @@ import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TypeVar
-
-from pydantic import BaseModel, ValidationError
+from typing import TYPE_CHECKING, TypeVar
 
 from tools.errors import ConfigError, validation_problems
 
-M = TypeVar("M", bound=BaseModel)
+if TYPE_CHECKING:  # pydantic is imported by `read_records`: the input checks run before any heavy import
+    from pydantic import BaseModel, ValidationError
+
+M = TypeVar("M", bound="BaseModel")
 SNIFF_BYTES = 8192
 BINARY_FORMATS = frozenset({".parquet"})  # binary inputs the seeds stage reads (datasets exports)
 
@@ -122,6 +123,8 @@ def validation_message(error: ValidationError) -> str:
 
 def read_records(path: Path, model: type[M], errors: list[str]) -> Iterator[tuple[int, M]]:
     """(line number, record) for every valid line of a JSONL file; each bad line adds one message."""
+    from pydantic import ValidationError
+
     with path.open(encoding="utf-8", errors="replace") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():

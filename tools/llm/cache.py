@@ -50,7 +50,8 @@ def cache_key(request: dict[str, Any]) -> str:
 
 
 class ReplyCache:
-    """The SQLite table `replies(key, reply)`; `get_or_compute` is the only entry point the client needs."""
+    """The SQLite table `replies(key, reply)`: `get_or_compute` replays or asks; `store` puts a reply asked
+    without looking (`tools.llm.client.fresh_replies`) in place of the one the key held."""
 
     def __init__(self, path: Path) -> None:
         try:
@@ -78,7 +79,8 @@ class ReplyCache:
             row = self._db.execute("SELECT reply FROM replies WHERE key = ?", (key,)).fetchone()
         return CachedReply.model_validate_json(row[0]) if row else None
 
-    def _write(self, key: str, reply: CachedReply) -> None:
+    def store(self, key: str, reply: CachedReply) -> None:
+        """Keep `reply` as the reply for `key`, replacing any other: served from memory at once, committed soon."""
         with self._lock:
             self._unwritten[key] = reply
         self._queue.put((key, reply))
@@ -135,7 +137,7 @@ class ReplyCache:
                 future.set_result(cached)
                 return cached, True
             reply = await compute()
-            self._write(key, reply)
+            self.store(key, reply)
             future.set_result(reply)
             return reply, False
         except BaseException as error:
@@ -150,9 +152,12 @@ class ReplyCache:
             del self._pending[key]
 
     def __len__(self) -> int:
+        """Keys with a reply, committed or not (a key `store` replaced counts once)."""
         with self._lock:
             committed = int(self._db.execute("SELECT COUNT(*) FROM replies").fetchone()[0])
-            return committed + len(self._unwritten)
+            replaced = sum(self._db.execute("SELECT 1 FROM replies WHERE key = ?", (key,)).fetchone() is not None
+                           for key in self._unwritten)
+            return committed + len(self._unwritten) - replaced
 
     def close(self) -> None:
         """Commit every reply stored so far, then close the file; idempotent."""

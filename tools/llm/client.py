@@ -10,13 +10,19 @@ raises `ContextLengthExceeded`, before it is sent when the client can tell.
 With seeds switched off (`seed = none`), the `seed` a caller passes is not sent, but it still keys the reply
 cache, so a retry with its own seed is asked anew rather than replayed.
 
+Inside `fresh_replies()` (the batch runner's `--retry-failed` threads) the cache is not read, only written: a
+thread retried because it failed asks the model again instead of replaying the replies it failed with, and a
+later replay gives the new replies.
+
 The backend is `settings.backend`: the OpenAI protocol (one `OpenAIBackend` per base URL) or a LangChain chat model
 (`tools.llm.langchain_backend`); everything above the seam is the same for both.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -36,6 +42,21 @@ T = TypeVar("T", bound=BaseModel)
 
 # Statuses with which OpenAI-compatible servers refuse a `response_format` they do not support.
 _UNSUPPORTED_FORMAT_STATUSES = (400, 422)
+
+# Whether the requests made now skip reading the reply cache (set by `fresh_replies`, inherited by the asyncio
+# tasks LangGraph starts for a thread's nodes, like the per-thread usage counter in `tools.llm.usage`).
+_fresh_replies: ContextVar[bool] = ContextVar("codemill_fresh_replies", default=False)
+
+
+@contextmanager
+def fresh_replies(fresh: bool = True) -> Iterator[None]:
+    """Inside this block (and the tasks it starts), when `fresh`, every request goes to the model: cached replies
+    are not replayed, new ones are still stored."""
+    token = _fresh_replies.set(fresh)
+    try:
+        yield
+    finally:
+        _fresh_replies.reset(token)
 
 
 def openai_backends(settings: LLMSettings) -> list[ChatBackend]:
@@ -109,10 +130,12 @@ class LLMClient:
                                completion_tokens=reply.completion_tokens)
 
         try:
-            if self._cache is None:
-                reply, hit = await call_model(), False
-            else:
+            if self._cache is not None and not _fresh_replies.get():
                 reply, hit = await self._cache.get_or_compute(key, call_model)
+            else:
+                reply, hit = await call_model(), False
+                if self._cache is not None:  # asked anew: the new reply replaces the stale one for later replays
+                    self._cache.store(key, reply)
         except LLMError as error:
             for usage in usages:
                 usage.failures += 1

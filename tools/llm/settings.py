@@ -1,9 +1,9 @@
 """LLMSettings: which model, where it is served, how to sample, how hard to try (the `[llm]` table).
 
 Environment: `CODEMILL_LLM_<FIELD>` for every field, plus the short names `CODEMILL_BASE_URL` (comma-separated),
-`CODEMILL_MODEL`, `CODEMILL_API_KEY`, `CODEMILL_MODEL_CACHE_DIR` and `CODEMILL_VLLM_PYTHON`. Unprefixed names
-of the old scheme that meant one thing only (`CODEMILL_CONCURRENCY`, ...) are still read, below the prefixed ones;
-the ambiguous ones are errors (`tools.settings.RETIRED_ENV`).
+`CODEMILL_MODEL`, `CODEMILL_API_KEY`, `CODEMILL_MODEL_CACHE_DIR` and `CODEMILL_VLLM_PYTHON`. Any other unprefixed
+name of the old scheme (`CODEMILL_CONCURRENCY`, `CODEMILL_TIMEOUT_S`, ...) is an error naming its replacement
+(`tools.settings`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Annotated, Any, ClassVar
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
-from tools.settings import RETIRED_ENV, CodemillSettings
+from tools.settings import CodemillSettings
 
 DEFAULT_MODEL = "Qwen/Qwen2.5-Coder-7B-Instruct"
 DEFAULT_MODEL_CACHE_DIR = Path("~/.cache/codemill/models")  # the demo model's build, and running servers' records
@@ -107,8 +107,5 @@ class LLMSettings(CodemillSettings):
 
 LLMSettings.env_aliases = {
     "CODEMILL_LLM_BASE_URL": "base_urls", "CODEMILL_BASE_URL": "base_urls", "CODEMILL_MODEL": "model",
-    "CODEMILL_API_KEY": "api_key",
-    # the old scheme's unambiguous names, read below the prefixed ones
-    **{f"CODEMILL_{name.upper()}": name for name in LLMSettings.model_fields
-       if f"CODEMILL_{name.upper()}" not in RETIRED_ENV},
+    "CODEMILL_API_KEY": "api_key", "CODEMILL_MODEL_CACHE_DIR": "model_cache_dir", "CODEMILL_VLLM_PYTHON": "vllm_python",
 }

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, field_validator
 
-WORKER_SCRIPT = Path(__file__).with_name("worker.py")
+WORKER_SCRIPT = Path(__file__).with_name("start_worker.py")
 UID_RANGE = (1_000_000, 2_000_000_000)  # far from real accounts; one fresh block per Sandbox
 
 
@@ -32,6 +32,7 @@ class WorkerPlan(BaseModel):
     pidns: bool = False
     node: str
     allowed_packages: list[str] = []  # top-level import names the checks may import from site-packages
+    site_dirs: list[str] = []  # where those are installed (the worker runs without `site`: no .pth hooks)
 
     @field_validator("allowed_packages")
     @classmethod
@@ -54,7 +55,7 @@ class WorkerPlan(BaseModel):
         return ["unshare", *flags, "--"]
 
     def command(self) -> list[str]:
-        return [*self.launcher(), sys.executable, "-E", "-s", str(WORKER_SCRIPT), self.model_dump_json()]
+        return [*self.launcher(), sys.executable, "-E", "-S", str(WORKER_SCRIPT), self.model_dump_json()]
 
 
 @functools.cache
@@ -100,4 +101,11 @@ def plan_slots(count: int, node: str = "/usr/bin/node", allowed_packages: list[s
     root = os.geteuid() == 0
     base = secrets.randbelow(UID_RANGE[1] - UID_RANGE[0]) + UID_RANGE[0] if root else None
     return [WorkerPlan(uid=None if base is None else base + slot, netns=netns, mountns=mountns, pidns=pidns,
-                       node=node, allowed_packages=allowed_packages or []) for slot in range(count)]
+                       node=node, allowed_packages=allowed_packages or [], site_dirs=site_dirs())
+            for slot in range(count)]
+
+
+def site_dirs() -> list[str]:
+    """This interpreter's site directories, for a worker started without `site` (`-S`): only the
+    allow-listed packages in them are shown to checks, and no `.pth` file of theirs runs in the worker."""
+    return [path for path in sys.path if os.path.basename(path) in ("site-packages", "dist-packages")]

@@ -40,9 +40,9 @@ the one syntax whose rejection would carry a host object, is refused before anyt
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from typing import NamedTuple
 
 FRAME_FD = 3
 RESULT_FD = 4
@@ -63,11 +63,11 @@ def encode_frame(nonce: str, code: str, tests: Sequence[str], timeout_ms: int) -
     return len(payload).to_bytes(8, "big") + payload
 
 
-@dataclass(frozen=True)
-class RunnerLine:
-    """One line the runner wrote to fd 4: a test's verdict, or the final `done` (index None)."""
+class RunnerLine(NamedTuple):
+    """One line the runner wrote to fd 4: a test's verdict (`position`: the test's index in the frame), or
+    the final `done` (position None)."""
 
-    index: int | None
+    position: int | None
     status: str = ""
     error_type: str | None = None
     message: str = ""
@@ -75,7 +75,7 @@ class RunnerLine:
 
     @property
     def done(self) -> bool:
-        return self.index is None
+        return self.position is None
 
 
 def parse_result_line(line: bytes | str, nonce: str) -> RunnerLine | None:
@@ -87,7 +87,7 @@ def parse_result_line(line: bytes | str, nonce: str) -> RunnerLine | None:
     if not isinstance(record, dict) or record.get("nonce") != nonce:
         return None
     if record.get("done") is True and set(record) == {"done", "nonce"}:
-        return RunnerLine(index=None)
+        return RunnerLine(position=None)
     index, status, error_type = record.get("i"), record.get("status"), record.get("error_type")
     message, exec_s = record.get("message"), record.get("exec_s")
     if (set(record) != {"i", "nonce", "status", "error_type", "message", "exec_s"}
@@ -95,7 +95,15 @@ def parse_result_line(line: bytes | str, nonce: str) -> RunnerLine | None:
             or not (error_type is None or isinstance(error_type, str)) or not isinstance(message, str)
             or not isinstance(exec_s, int | float) or isinstance(exec_s, bool) or exec_s < 0):
         return None
-    return RunnerLine(index=index, status=status, error_type=error_type, message=message, exec_s=float(exec_s))
+    return RunnerLine(position=index, status=status, error_type=error_type, message=message, exec_s=float(exec_s))
 
 
-RUNNER_JS = Path(__file__).with_name("runner.js").read_text(encoding="utf-8")  # read once, by the worker
+
+
+def _read_runner() -> str:
+    """runner.js, read with `os.path` (no pathlib: every module the worker imports, each check's fork copies)."""
+    with open(os.path.join(os.path.dirname(__file__), "runner.js"), encoding="utf-8") as handle:
+        return handle.read()
+
+
+RUNNER_JS = _read_runner()  # read once, by the worker

@@ -156,13 +156,13 @@ class _Session:
             self.stopped = {"status": "crashed", "error_type": "BadReport",
                             "message": "the runner's result line was not genuine"}
             return
-        if verified.index is None:  # "done"
+        if verified.done:
             self.done = len(self.results) == len(self.tests)
             if not self.done:
                 self.stopped = {"status": "crashed", "error_type": "BadReport",
                                 "message": "the runner finished without a result for every test"}
             return
-        if verified.index != len(self.results):
+        if verified.position != len(self.results):
             self.stopped = {"status": "crashed", "error_type": "BadReport",
                             "message": "the runner's result lines were out of order"}
             return

@@ -7,7 +7,6 @@ loop) only collects results. A worker that dies or hangs is replaced and only it
 
 from __future__ import annotations
 
-import asyncio
 import os
 import queue
 import threading
@@ -87,7 +86,7 @@ class Sandbox:
     def run(self, checks: Sequence[Check], *,
             on_result: Callable[[int, CheckResult], None] | None = None) -> list[CheckResult]:
         """Run all checks on all workers; results in input order, `on_result(i, r)` as each finishes."""
-        futures = self._submit(checks)
+        futures = self.submit(checks)
         if on_result is None:  # sleep until the last result: one wake-up instead of one per check
             _wait_all(futures)
             return [future.result() for future in futures]
@@ -105,7 +104,9 @@ class Sandbox:
 
     async def arun(self, checks: Sequence[Check]) -> list[CheckResult]:
         """Like `run`, awaitable; the event loop stays free while checks execute."""
-        return list(await asyncio.gather(*(asyncio.wrap_future(f) for f in self._submit(checks))))
+        import asyncio  # here, not at the top: a command starts the sandbox before its heavier imports
+
+        return list(await asyncio.gather(*(asyncio.wrap_future(f) for f in self.submit(checks))))
 
     def run_one(self, check: Check) -> CheckResult:
         return self.run([check])[0]
@@ -119,7 +120,9 @@ class Sandbox:
         width = len(tests)
         return [flat[row * width:(row + 1) * width] for row in range(len(candidates))]
 
-    def _submit(self, checks: Sequence[Check]) -> list[Future[CheckResult]]:
+    def submit(self, checks: Sequence[Check]) -> list[Future[CheckResult]]:
+        """Queue the checks and return at once: one future per check, in input order (a driver that
+        handles many tasks reacts to their futures instead of blocking or awaiting per task)."""
         if self._closed:
             raise SandboxError("the sandbox is closed")
         jobs = [Job(request, timeout_s) for request, timeout_s in self._requests(checks)]
@@ -147,27 +150,39 @@ class Sandbox:
             last = check
         return requests
 
-    def close(self) -> None:
-        """Finish the checks already submitted, then stop the workers (each removes its files)."""
+    def close(self, *, cancel: bool = False) -> None:
+        """Finish the checks already submitted, then stop the workers (each removes its files). `cancel`
+        (an interrupted caller: leaving the `with` block by an exception): queued checks fail as cancelled
+        instead of running, and the running ones are killed."""
         if self._closed:
             return
         self._closed = True
+        if cancel:
+            self._fail_queued("the sandbox was closed before this check ran (interrupted)")
+            for slot in self._slots:
+                slot.abandon()
         for _ in self._slots:
             self._jobs.put(None)
         for slot in self._slots:
             slot.join()
-        while not self._jobs.empty():
-            job = self._jobs.get_nowait()
-            if job is not None and job.start():
-                job.fail(SandboxError("the sandbox was closed before this check ran"))
+        self._fail_queued("the sandbox was closed before this check ran")
         for slot in self._slots:
             slot.worker.stop()
+
+    def _fail_queued(self, why: str) -> None:
+        while True:
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                return
+            if job is not None and job.start():
+                job.fail(SandboxError(why))
 
     def __enter__(self) -> Sandbox:
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, *exc_info: object) -> None:
+        self.close(cancel=exc_type is not None)
 
     def __del__(self) -> None:
         if not getattr(self, "_closed", True):

@@ -18,13 +18,11 @@ import ctypes
 import glob
 import importlib.machinery
 import os
-import platform
 import struct
 import sys
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING or __package__:  # (mypy checks the package import)
     from . import mounts
@@ -56,8 +54,7 @@ class SealError(Exception):
     that the caller can see: it goes on with the host filesystem readable and says so."""
 
 
-@dataclass(frozen=True)
-class Sealed:
+class Sealed(NamedTuple):
     """What `seal` made visible."""
 
     base_dir: str  # root-owned 0711 directory on the private /tmp, for the checks' work dirs
@@ -85,8 +82,7 @@ def host_readable(reason: object) -> str:
     return f"{HOST_READABLE} ({reason})"
 
 
-@dataclass(frozen=True)
-class Runtime:
+class Runtime(NamedTuple):
     """What a check needs of the host: paths to show (symlinks along the way are recreated, their
     targets bound read-only) and site directories inside those to cover with an empty tmpfs."""
 
@@ -109,9 +105,9 @@ def seal(base_dir_name: str, python_paths: list[str], allowed_packages: Iterable
     runtime = find_runtime(python_paths, allowed_packages, node)
     if os.geteuid() != 0:
         raise SealError("not root")
-    pivot_root = SYS_PIVOT_ROOT.get(platform.machine())
+    pivot_root = SYS_PIVOT_ROOT.get(os.uname().machine)
     if pivot_root is None:
-        raise SealError(f"pivot_root number unknown on {platform.machine()}")
+        raise SealError(f"pivot_root number unknown on {os.uname().machine}")
     try:
         threads = len(os.listdir("/proc/self/task"))
     except OSError as error:
@@ -311,8 +307,7 @@ PT_LOAD, PT_DYNAMIC, PT_INTERP = 1, 2, 3
 DT_NEEDED, DT_STRTAB, DT_STRSZ, DT_RPATH, DT_RUNPATH = 1, 5, 10, 15, 29
 
 
-@dataclass(frozen=True)
-class Elf:
+class Elf(NamedTuple):
     """What the dynamic loader reads from one ELF file."""
 
     kind: tuple[int, int, int]  # (class, byte order, machine): a library must match the object loading it
@@ -410,6 +405,7 @@ def library_closure(objects: Iterable[str]) -> list[str]:
     pending = list(objects)
     seen: set[str] = set()
     kinds: set[tuple[int, int, int]] = set()
+    resolved: dict[tuple[str, tuple[int, int, int], tuple[str, ...]], str | None] = {}  # most ask for libc, libm…
     while pending:
         path = pending.pop()
         real = os.path.realpath(path)
@@ -425,7 +421,10 @@ def library_closure(objects: Iterable[str]) -> list[str]:
             found[elf.interpreter] = None
             pending.append(elf.interpreter)
         for name in names:
-            library = _resolve(name, elf, system)
+            key = (name, elf.kind, elf.search)
+            if key not in resolved:
+                resolved[key] = _resolve(name, elf, system)
+            library = resolved[key]
             if library is not None and library not in found:
                 found[library] = None
                 pending.append(library)

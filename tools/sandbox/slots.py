@@ -113,6 +113,9 @@ class Job:
                 future.set_exception(error)
 
     def resolve(self, replies: list[dict], wall_s: float) -> None:
+        if len(replies) != len(self.futures):  # a worker bug, never the code's verdict; must not kill the slot
+            self.fail(SandboxError(f"the sandbox worker answered {len(replies)} result(s) for {len(self.futures)}"))
+            return
         for future, reply in zip(self.futures, replies, strict=True):
             reply.pop("child_wall_s", None)
             if future.done():
@@ -134,6 +137,13 @@ class Slot(threading.Thread):
         self.on_replace = on_replace
         self.inflight: collections.deque[Job] = collections.deque()
         self.broken: SandboxError | None = None
+        self.abandoned = False  # set by `abandon`: the worker is being killed, its checks are dropped
+
+    def abandon(self) -> None:
+        """Kill the worker now (the caller was interrupted): what it runs fails as cancelled, nothing is
+        retried or replaced, and the thread ends at the next `None`."""
+        self.abandoned = True
+        self.worker.kill()
 
     def run(self) -> None:
         while True:
@@ -181,6 +191,11 @@ class Slot(threading.Thread):
         try:
             reply = self.worker.receive(deadline)
         except (protocol.ChannelClosed, TimeoutError) as error:
+            if self.abandoned:
+                for lost in self.inflight:
+                    lost.fail(SandboxError("the sandbox was closed during this check (interrupted)"))
+                self.inflight.clear()
+                return
             job.lost += 1
             self.inflight.popleft()
             self._replace()

@@ -2,7 +2,8 @@
 
 Started by `Sandbox` (usually inside `unshare --net --mount`), it speaks `protocol` frames on fds 0/1:
 a hello with the isolation it achieved, then one result per request. Standard library only, so the
-warm image stays small and a fork stays cheap. Run as a script: `python -E -s worker.py CONFIG_JSON`.
+warm image stays small and a fork stays cheap. Started by `start_worker.py`:
+`python -E -S start_worker.py CONFIG_JSON`.
 
 Per-check cost is mostly page faults: after each fork every page either process writes is copied (the
 child) or re-faulted (the worker). So the warm-up does once what CPython would otherwise do in every
@@ -347,6 +348,7 @@ def _drain(fd: int, into: bytearray, limit: int) -> bool:
 
 def main() -> None:
     config = json.loads(sys.argv[1])
+    sys.path += config.get("site_dirs", [])  # plain directories: started with -S, no .pth file runs here
     for name in WARM_MODULES:  # pre-imported once, shared copy-on-write by every check
         __import__(name)
     # The first compile() in a process builds ~120 AST node types (CPython's lazy `_ast` state): do it
@@ -354,7 +356,18 @@ def main() -> None:
     compile("pass", "<warm-up>", "exec")
     worker = Worker(config)
     worker.stdin_fd = child.prepare_worker()
-    protocol.write_frame(1, {"hello": worker.isolation()})
+    try:
+        protocol.write_frame(1, {"hello": worker.isolation()})
+        serve(worker)
+    except protocol.ChannelClosed:  # the parent is gone (killed, or stopped mid-check): clean up quietly
+        pass
+    _rmtree(worker.base)
+    if worker.accounting is not None:
+        worker.accounting.close()
+
+
+def serve(worker: Worker) -> None:
+    """Answer requests until the parent closes the channel (ChannelClosed when it is gone mid-reply)."""
     import gc
 
     gc.freeze()  # keep the warm heap out of the collector so forks share its pages
@@ -363,16 +376,10 @@ def main() -> None:
         try:
             request = requests.read()
         except protocol.ChannelClosed:
-            break
+            return
         try:
             reply = worker.run_check(request)
         except Exception as error:  # report, stay alive: one bad check must not cost the worker
             reply = {"infra": f"sandbox worker: {type(error).__name__}: {error}"[:2000]}
         protocol.write_frame(1, reply)
-    _rmtree(worker.base)
-    if worker.accounting is not None:
-        worker.accounting.close()
 
-
-if __name__ == "__main__":
-    main()

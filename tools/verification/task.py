@@ -155,7 +155,8 @@ def _score(task: VerifyTask, cells: list[CheckResult], config: VerifyConfig, mat
 def _timing_plan(result: VerifyResult, config: VerifyConfig) -> tuple[list[int], list[int], str]:
     """Trusted tests (passed by the top candidate), the unsuspected candidates passing all of them, the
     joined test. Nothing is timed where no efficiency pair is possible (fewer than two such candidates)."""
-    if result.top_candidate is None or config.repeats == 0 or config.max_efficiency_pairs == 0:
+    if result.top_candidate is None or config.repeats == 0 or config.max_efficiency_pairs == 0 \
+            or len({code for code, why in zip(result.candidates, result.suspect, strict=True) if why is None}) < 2:
         return [], [], ""
     trusted = trusted_tests(result.passed, result.top_candidate)
     if not trusted:
@@ -190,37 +191,70 @@ def _finish(result: VerifyResult, trusted: list[int], timed: list[int], runs: li
     return result
 
 
+class TaskRun:
+    """One task's pipeline as steps, for any driver: `next_checks()` gives the checks of the next sandbox
+    round (the matrix, then the timing runs; None when done), `feed()` takes their results in order, and
+    `result` holds the record at the end. Screening happens at construction."""
+
+    def __init__(self, task: VerifyTask, config: VerifyConfig) -> None:
+        self.task, self.config = task, config
+        self.static = screened(task)
+        self.result: VerifyResult | None = None
+        self._stage = "matrix"
+        self._started = time.perf_counter()
+        self._plan: tuple[list[int], list[int], list[int | None]] = ([], [], [])
+        self._timing: list[Check] = []
+
+    def next_checks(self) -> list[Check] | None:
+        if self._stage == "matrix":
+            task = self.task
+            return matrix_checks(task, self.config.limits) if task.candidates and task.tests else []
+        if self._stage == "timing":
+            return self._timing
+        return None
+
+    def feed(self, results: list[CheckResult]) -> None:
+        if self._stage == "matrix":
+            self.result = _score(self.task, results, self.config, time.perf_counter() - self._started,
+                                 self.static)
+            trusted, timed, joined = _timing_plan(self.result, self.config)
+            timing = timing_checks(self.task.candidates, timed, joined, self.task.language, self.config.repeats,
+                                   self.config.limits)
+            plan = run_plan(timing)
+            self._plan, self._timing = (trusted, timed, plan), planned_checks(timing, plan) if timed else []
+            self._stage, self._started = "timing", time.perf_counter()
+        elif self._stage == "timing":
+            assert self.result is not None
+            trusted, timed, plan = self._plan
+            runs = in_given_order(plan, results) if timed else []
+            self.result = _finish(self.result, trusted, timed, runs, self.config, time.perf_counter() - self._started)
+            self._stage = "done"
+
+    def failed(self, error: SandboxError) -> VerifyResult:
+        """The record when the sandbox lost a check twice: no matrix, scores or pairs."""
+        self.result, self._stage = _failed(self.task, self.config, self.static, error), "done"
+        return self.result
+
+
 def verify_task(sandbox: Any, task: VerifyTask, config: VerifyConfig | None = None) -> VerifyResult:
     """Screen, run the matrix, score it with every ranker, time the trusted-correct candidates, build pairs."""
-    config = config or VerifyConfig()
-    static = screened(task)
-    start = time.perf_counter()
+    run = TaskRun(task, config or VerifyConfig())
     try:
-        cells = sandbox.run(matrix_checks(task, config.limits)) if task.candidates and task.tests else []
-        result = _score(task, cells, config, time.perf_counter() - start, static)
-        trusted, timed, joined = _timing_plan(result, config)
-        start = time.perf_counter()
-        timing = timing_checks(task.candidates, timed, joined, task.language, config.repeats, config.limits)
-        plan = run_plan(timing)
-        runs = in_given_order(plan, sandbox.run(planned_checks(timing, plan))) if timed else []
+        while (checks := run.next_checks()) is not None:
+            run.feed(sandbox.run(checks) if checks else [])
     except SandboxError as error:
-        return _failed(task, config, static, error)
-    return _finish(result, trusted, timed, runs, config, time.perf_counter() - start)
+        return run.failed(error)
+    assert run.result is not None
+    return run.result
 
 
 async def averify_task(sandbox: Any, task: VerifyTask, config: VerifyConfig | None = None) -> VerifyResult:
     """`verify_task` for an event loop: the sandbox work is awaited, not blocked on."""
-    config = config or VerifyConfig()
-    static = screened(task)
-    start = time.perf_counter()
+    run = TaskRun(task, config or VerifyConfig())
     try:
-        cells = await sandbox.arun(matrix_checks(task, config.limits)) if task.candidates and task.tests else []
-        result = _score(task, cells, config, time.perf_counter() - start, static)
-        trusted, timed, joined = _timing_plan(result, config)
-        start = time.perf_counter()
-        timing = timing_checks(task.candidates, timed, joined, task.language, config.repeats, config.limits)
-        plan = run_plan(timing)
-        runs = in_given_order(plan, await sandbox.arun(planned_checks(timing, plan))) if timed else []
+        while (checks := run.next_checks()) is not None:
+            run.feed(await sandbox.arun(checks) if checks else [])
     except SandboxError as error:
-        return _failed(task, config, static, error)
-    return _finish(result, trusted, timed, runs, config, time.perf_counter() - start)
+        return run.failed(error)
+    assert run.result is not None
+    return run.result

@@ -37,6 +37,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from graphs.app.config_groups import define_all_groups
     from graphs.app.inputs import check_output_dir, check_readable_file
     from graphs.app.model_endpoint import model_endpoint
     from graphs.app.preflight import checked_endpoints
@@ -53,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
     check_output_dir(outdir)
     if args.config is not None:
         check_readable_file(args.config, "config file")
+    define_all_groups()  # every table of the config file is checked, not only those chat reads
     synth_settings, agent_choice = build_synth_settings(args)
     roster = build_roster(agent_choice)
     # Regenerating a stage must ask the model again, so the reply cache is off unless a path is given.

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from graphs.app.inputs import output_file
+from graphs.app.inputs import check_output_dir, check_seed_inputs, output_file
 from tools.errors import ConfigError, validation_problems
 from tools.ray_connect import LOCAL, connect, import_ray
 
@@ -112,12 +112,12 @@ def run(args: argparse.Namespace) -> int:
     config = _config(args)
     if args.ray_workers is not None and (args.ray is None or args.ray_workers < 1):
         raise ConfigError("--ray-workers needs --ray and must be 1 or more")
-    for path in args.paths:
-        if not path.exists():
-            raise ConfigError(f"seed path not found: {path}")
+    check_seed_inputs(args.paths)  # wrong kinds of input and output: one line, before any work or write
     output_file(args.out)
     if args.report is not None:
         output_file(args.report, "--report")
+    if config.cache_dir is not None and (config.select is not None or config.select_frac is not None):
+        check_output_dir(config.cache_dir, "--cache-dir")  # (only selection embeds, and so uses the cache)
     console = Console(stderr=True)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True) as progress:

@@ -10,10 +10,8 @@ a second `serve` for the same model prints its URL instead of starting another.
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 from pathlib import Path
-from types import FrameType
 
 from graphs.app.ray_serve import add_ray_serve_arguments, serve_on_ray
 from tools.errors import ConfigError, LLMError
@@ -36,13 +34,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_ray_serve_arguments(parser)
 
 
-def _stop_on_sigterm(_signum: int, _frame: FrameType | None) -> None:
-    raise KeyboardInterrupt  # unwinds through the launcher's context manager, which stops the child
-
-
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from graphs.app.config_groups import define_all_groups
     from graphs.app.model_endpoint import NO_VLLM, demo_directory, local_model, say
     from tools.llm.launcher import VLLM_MODULE, VLLMServer, find_vllm_python, installed_device
     from tools.llm.server_registry import RunningServer, forget_server, record_server, running_server
@@ -52,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     console = Console(stderr=True, highlight=False)
     if args.ray is not None:  # K replicas as Ray actors (graphs/app/ray_serve.py)
         return serve_on_ray(args, console)
+    define_all_groups()  # every table of the config file is checked, not only [llm]
     settings = load_settings(LLMSettings, config_file=args.config, model=args.model)
     python = find_vllm_python(settings.vllm_python)
     found = installed_device(python) if python is not None else None
@@ -73,8 +69,7 @@ def run(args: argparse.Namespace) -> int:
                         device=args.device, extra_args=extra, log_path=args.log, python=python,
                         startup_timeout_s=args.startup_timeout, module=args.vllm_module or VLLM_MODULE)
     say(console, f"starting vLLM for {served_name} ({server.device}); waiting until it answers …")
-    previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
-    record: RunningServer | None = None
+    record: RunningServer | None = None  # (SIGTERM unwinds like Ctrl-C: run.py turns it into an interrupt)
     try:
         with server:
             assert server.process is not None
@@ -86,7 +81,6 @@ def run(args: argparse.Namespace) -> int:
                          f"synth and chat without --base-url use it too; Ctrl-C stops the server")
             code = server.process.wait()
     finally:
-        signal.signal(signal.SIGTERM, previous)
         if record is not None:
             forget_server(settings.model_cache_dir, record)
     raise LLMError(f"vLLM ({served_name}) exited on its own with code {code}")

@@ -3,10 +3,12 @@
 Writes sft.jsonl, dpo.jsonl, matrix.jsonl, ledger.jsonl, pool/, manifest.json, run.log and report.html into
 OUTDIR. With no `--base-url`, a local vLLM server is started for the run and stopped after it.
 
-Before any work: inputs and `--out` of the wrong kind are one line and nothing is written; every endpoint is
-checked (`tools.llm.preflight`), and one that fails is dropped while another answers; the OUTDIR lock is taken.
+Before any work: inputs and `--out` of the wrong kind are one line and nothing is written; the OUTDIR lock is taken
+(a second run on the same OUTDIR stops at once, before any model server starts); every endpoint is checked
+(`tools.llm.preflight`), and one that fails is dropped, with a warning kept in run.log, while another answers.
 The exit status is 0 when the run went to the end, whatever the model's outcomes; non-zero when it stopped early
-(the circuit breaker, a full disk, an interrupt: 130 for Ctrl-C, 143 for SIGTERM, both handled alike).
+(the circuit breaker, a full disk, an interrupt: 130 for Ctrl-C, 143 for SIGTERM, both handled alike; outside the
+batch, run.py turns SIGTERM into the same interrupt as Ctrl-C).
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import itertools
 import math
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,11 +96,6 @@ class BatchEnd:
 
 
 def run(args: argparse.Namespace) -> int:
-    with _sigterm_as_interrupt():
-        return _run(args)
-
-
-def _run(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     outdir: Path = args.out
     check_seed_inputs(args.inputs)  # wrong kinds of input and output: one line, before anything is written
@@ -112,29 +110,50 @@ def _run(args: argparse.Namespace) -> int:
     sandbox_settings = load_settings(SandboxSettings, config_file=args.config, workers=args.workers)
     roster = build_roster(agent_choice)  # validate plug-ins before starting anything expensive
     cache = {} if args.cache_path is not None else {"cache_path": outdir / "llm-cache.sqlite"}
-    # a vLLM server started for this run logs into the output directory
-    with model_endpoint(llm_settings_from_args(args, **cache), console, log_path=outdir / "vllm.log") \
-            as endpoint_settings:
-        # Nothing is recorded when no endpoint answers.
-        llm_settings = checked_endpoints(endpoint_settings, console, "nothing was recorded; once the endpoint "
-                                                                     "answers, re-run to resume")
-        try:
-            with OutdirLock(outdir), RunLog(outdir) as log:
-                return _locked_run(args, console, log, roster, synth_settings, sandbox_settings, llm_settings)
-        except DiskFull:
+    try:
+        # The lock first: a second run on this OUTDIR stops with one line before a model server starts.
+        with _outdir_locked(outdir), model_endpoint(llm_settings_from_args(args, **cache), console,
+                                                     log_path=outdir / "vllm.log") as endpoint_settings:
+            # Nothing is recorded when no endpoint answers; the endpoints dropped are said once the log is open.
+            dropped: list[str] = []
+            llm_settings = checked_endpoints(endpoint_settings, console, "nothing was recorded; once the endpoint "
+                                             "answers, re-run to resume", warn=dropped.append)
+            with RunLog(outdir) as log, log.library_warnings(console):
+                log.write(f"start: {' '.join(sys.argv)}")
+                for warning in dropped:
+                    log.say(console, f"warning: {warning}", style="yellow")
+                try:
+                    return _locked_run(args, console, log, roster, synth_settings, sandbox_settings, llm_settings)
+                except KeyboardInterrupt:  # outside the batch (which ends itself): run.py says it on the console
+                    log.write(f"interrupted; {RESUME}")
+                    raise
+    except DiskFull:
+        cut_torn_tails(outdir)
+        raise
+    except OSError as error:
+        if disk_full(error):
             cut_torn_tails(outdir)
-            raise
-        except OSError as error:
-            if disk_full(error):
-                cut_torn_tails(outdir)
-                raise DiskFull(disk_full_message(error)) from error
-            raise
+            raise DiskFull(disk_full_message(error)) from error
+        raise
+
+
+@contextlib.contextmanager
+def _outdir_locked(outdir: Path) -> Iterator[None]:
+    """The OUTDIR lock for the whole run; the directories it had to create are removed again when the run wrote
+    nothing into them (a preflight that fails records nothing)."""
+    created = list(itertools.takewhile(lambda path: not path.exists(), (outdir, *outdir.parents)))
+    try:
+        with OutdirLock(outdir):
+            yield
+    finally:
+        for directory in created:  # innermost first; rmdir leaves any directory that is not empty
+            with contextlib.suppress(OSError):
+                directory.rmdir()
 
 
 def _locked_run(args: argparse.Namespace, console: Console, log: RunLog, roster: Roster, synth: SynthSettings,
                 sandbox_settings: SandboxSettings, llm_settings: LLMSettings) -> int:
     outdir: Path = args.out
-    log.write(f"start: {' '.join(sys.argv)}")
     seeds = load_or_prepare_seeds(args.inputs, outdir, console)
     if args.limit is not None:
         seeds = seeds[: args.limit]
@@ -281,17 +300,3 @@ def _fewer_gc_pauses() -> Any:
     finally:
         gc.set_threshold(*threshold)
         gc.unfreeze()
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Any:
-    """Outside the batch too (seeding, preflight, the report), SIGTERM stops the command as Ctrl-C does."""
-
-    def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)

@@ -10,16 +10,14 @@ tries the task again.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import threading
 from concurrent.futures import Future
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING
 
 from graphs.app.inputs import output_file, read_records, text_file
 from tools.errors import ConfigError, InputError
-from tools.rows import read_jsonl, repair_torn_tail
 from tools.verification.ranker_names import DEFAULT_PAIR_RANKER, RANKER_NAMES
 
 if TYPE_CHECKING:  # imported when needed: the sandbox starts on a thread while the rest loads
@@ -51,6 +49,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def done_task_ids(out: Path) -> set[str]:
     """task_ids already finished in the output. A torn last line (from a kill mid-write) is cut off, and
     lines that only record an infrastructure error are dropped, so that the task runs again."""
+    from tools.rows import read_jsonl, repair_torn_tail
+
     repair_torn_tail(out)
     done: set[str] = set()
     kept: list[str] = []
@@ -73,10 +73,12 @@ def done_task_ids(out: Path) -> set[str]:
 
 def start_sandbox(workers: int | None, timeout_s: float) -> Future[Sandbox]:
     """The sandbox, started on a thread: its workers boot (interpreter, sealed root) while this process
-    imports the pipeline and reads the input. The thread mostly waits on the workers' hello."""
-    def start() -> Sandbox:
-        from tools.sandbox import Limits, Sandbox
+    imports the pipeline and reads the input. The thread mostly waits on the workers' hello. Its modules
+    are imported here first: on the thread they would hold the GIL against this thread's imports, and the
+    workers would be launched later."""
+    from tools.sandbox import Limits, Sandbox
 
+    def start() -> Sandbox:
         return Sandbox(workers=workers, limits=Limits(timeout_s=timeout_s))
 
     future: Future[Sandbox] = Future()
@@ -115,11 +117,12 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace, starting: Future[Sandbox]) -> int:
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from graphs.app.notices import sandbox_warning
     from tools.sandbox import Limits
-    from tools.verification.task import VerifyConfig, VerifyTask, averify_task, screened
+    from tools.verification.driver import verify_all
+    from tools.verification.task import TaskRun, VerifyConfig, VerifyResult, VerifyTask, screened
 
     console = Console(stderr=True)
     config = VerifyConfig(ranker=args.ranker, repeats=args.repeats, min_speedup=args.min_speedup, clock=args.clock,
@@ -147,28 +150,23 @@ def _run(args: argparse.Namespace, starting: Future[Sandbox]) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     counts = {"tasks": 0, "pairs": 0, "suspect": 0, "errors": 0}
 
-    async def work(progress: Progress, bar: TaskID, handle: TextIO) -> None:
-        gate = asyncio.Semaphore(args.concurrency or TASKS_PER_WORKER * sandbox.workers)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with sandbox, Progress(*columns, console=console) as progress, args.out.open("a", encoding="utf-8") as handle:
+        if (warning := sandbox_warning(sandbox)) is not None:
+            console.print(f"[yellow]{warning}[/yellow]", highlight=False, soft_wrap=True)
+        bar = progress.add_task("verify", total=len(todo))
 
-        async def one(task: VerifyTask) -> None:
-            async with gate:
-                result = await averify_task(sandbox, task, config)
+        def finished(result: VerifyResult) -> None:
             handle.write(json.dumps(result.to_record()) + "\n")
             handle.flush()  # a killed run keeps every finished task
             counts["tasks"] += 1
             counts["pairs"] += len(result.pairs)
             counts["suspect"] += sum(reason is not None for reason in result.suspect)
             counts["errors"] += result.error is not None
-            progress.update(bar, advance=1, description=f"verify [dim]{task.task_id}[/dim]")
+            progress.update(bar, advance=1, description=f"verify [dim]{result.task_id}[/dim]")
 
-        await asyncio.gather(*(one(task) for task in todo))
-
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with sandbox, Progress(*columns, console=console) as progress, args.out.open("a", encoding="utf-8") as handle:
-        if (warning := sandbox_warning(sandbox)) is not None:
-            console.print(f"[yellow]{warning}[/yellow]", highlight=False, soft_wrap=True)
-        bar = progress.add_task("verify", total=len(todo))
-        asyncio.run(work(progress, bar, handle))
+        verify_all(sandbox, (TaskRun(task, config) for task in todo),
+                   args.concurrency or TASKS_PER_WORKER * sandbox.workers, finished)
     console.print(f"verified {counts['tasks']} task(s), {counts['pairs']} preference pair(s) -> {args.out}"
                   + (f"; {counts['suspect']} suspect candidate(s) (never chosen)" if counts["suspect"] else "")
                   + (f"; {counts['errors']} task(s) lost to sandbox failures (re-run to retry)"
