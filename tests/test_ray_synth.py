@@ -14,11 +14,11 @@ import pytest
 from graphs.cluster import Node, endpoint_shares, merge_usage, place, split
 from run import main
 from tests.coder_model import CoderModel
-from tests.fakes import ChatRequest, Reply, ScriptedOpenAIServer
+from tests.fakes import Reply, ScriptedOpenAIServer
 from tests.ray_support import require_ray
 from tests.test_synth_e2e import rows, synth_args, write_seeds
-from tests.test_synth_faults import assert_nothing_lost_or_duplicated, faulty, schema_of
-from tests.test_synth_reruns import REFUSAL, for_seed_0, unfinished
+from tests.test_synth_faults import assert_nothing_lost_or_duplicated, faulty
+from tests.test_synth_reruns import REFUSAL, ProseForSeed0, for_seed_0, unfinished
 from tools.errors import ConfigError
 from tools.llm.usage import AgentUsage, UsageReport
 
@@ -75,20 +75,14 @@ def test_retry_failed_on_the_cluster_reruns_failed_threads_once_asking_the_model
         tmp_path: Path, local_ray: None) -> None:
     seeds = write_seeds(tmp_path / "seeds.jsonl", ["accept", "fail_all"])
     out = tmp_path / "out"
-    broken = True
-
-    def fault(request: ChatRequest, index: int) -> Reply | None:
-        if broken and schema_of(request) == "GenerationReply" and for_seed_0(request):
-            return Reply(contents=["I would rather not answer in JSON."])
-        return None
-
+    fault = ProseForSeed0()
     _, handler = faulty(fault)
     with ScriptedOpenAIServer(handler) as server:
         ray_args = ("--no-report", "--ray", "--ray-workers", "2", "--workers", "1", "--max-attempts", "1")
         assert main(synth_args(seeds, out, server, *ray_args)) == 0
         failed = {row["thread_id"] for row in rows(out / "ledger.jsonl") if row["status"] == "failed"}
         assert {tid.split(":")[0] for tid in failed} == {"seed-0-accept", "seed-1-fail_all"}
-        broken = False  # seed 0's model answers now; its cached replies still say what it said then
+        fault.broken = False  # seed 0's model answers now; its cached replies still say what it said then
         calls = server.call_count
         assert main(synth_args(seeds, out, server, *ray_args, "--retry-failed")) == 0
         asked = server.call_count - calls

@@ -20,6 +20,18 @@ def for_seed_0(request: ChatRequest) -> bool:
     return "def add_0(" in json.dumps(request.messages)
 
 
+class ProseForSeed0:
+    """A fault for `faulty`: while `broken`, seed 0's generator gets prose instead of JSON (a model failure)."""
+
+    def __init__(self) -> None:
+        self.broken = True
+
+    def __call__(self, request: ChatRequest, index: int) -> Reply | None:
+        if self.broken and schema_of(request) == "GenerationReply" and for_seed_0(request):
+            return Reply(contents=["I would rather not answer in JSON."])
+        return None
+
+
 def unfinished(out: Path, seed_id: str) -> list[dict]:
     return [row for row in rows(out / "unfinished.jsonl") if row["thread_id"].startswith(seed_id + ":")]
 
@@ -55,13 +67,7 @@ def test_a_request_always_refused_with_a_plain_400_is_recorded_as_failed_after_t
 def test_retry_failed_asks_the_model_again_with_the_cache_kept(tmp_path: Path) -> None:
     seeds = write_seeds(tmp_path / "seeds.jsonl", ["accept", "accept"])
     out = tmp_path / "out"
-    broken = True
-
-    def fault(request: ChatRequest, index: int) -> Reply | None:
-        if broken and schema_of(request) == "GenerationReply" and for_seed_0(request):
-            return Reply(contents=["I would rather not answer in JSON."])
-        return None
-
+    fault = ProseForSeed0()
     _, handler = faulty(fault)
     with ScriptedOpenAIServer(handler) as server:
         args = [*synth_args(seeds, out, server, "--no-report"), "--max-attempts", "1"]
@@ -69,7 +75,7 @@ def test_retry_failed_asks_the_model_again_with_the_cache_kept(tmp_path: Path) -
         first = {row["seed_id"]: row["status"] for row in rows(out / "ledger.jsonl")}
         assert first == {"seed-0-accept": "failed", "seed-1-accept": "accepted"}
         calls = server.call_count
-        broken = False  # the model would answer now; its cached replies still say what it said then
+        fault.broken = False  # the model would answer now; its cached replies still say what it said then
         assert main([*args, "--retry-failed"]) == 0
         retried = server.call_count - calls
         assert retried > 0
@@ -82,7 +88,7 @@ def test_retry_failed_asks_the_model_again_with_the_cache_kept(tmp_path: Path) -
         # and gives the retried outcome.
         (out / "ledger.jsonl").unlink()
         (out / "checkpoints.sqlite").unlink()
-        broken = True
+        fault.broken = True
         calls = server.call_count
         assert main(args) == 0
         assert server.call_count == calls

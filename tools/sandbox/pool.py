@@ -195,18 +195,25 @@ def _limits(limits: Limits) -> dict:
 
 def _wait_all(futures: Sequence[Future[CheckResult]]) -> None:
     """Block until every future is done; the slot threads count down, only the last one wakes us."""
+    all_done = threading.Event()
+    when_all_done(futures, all_done.set)
+    all_done.wait()
+
+
+def when_all_done(futures: Sequence[Future[CheckResult]], then: Callable[[], object]) -> None:
+    """Call `then()` once, from whichever thread completes the last future (at once if there are none)."""
     if not futures:
+        then()
         return
     remaining = [len(futures)]
-    lock, all_done = threading.Lock(), threading.Event()
+    lock = threading.Lock()
 
     def count_down(_: Future[CheckResult]) -> None:
         with lock:
             remaining[0] -= 1
             last = remaining[0] == 0
         if last:
-            all_done.set()
+            then()
 
     for future in futures:
         future.add_done_callback(count_down)
-    all_done.wait()

@@ -3,27 +3,27 @@ hands each finished record to a callback, in the caller's thread.
 
 No event loop and no thread per task: a round's futures report through a queue, and the caller's thread
 scores, plans the next round and writes. On a machine whose cores the sandbox keeps busy, the caller's
-share of the CPU is what the whole command costs on top of the checks (an event loop cost ~0.3 ms more
-per check: `benchmarks/command_timing.py`).
+share of the CPU is what the whole command costs on top of the checks (an event loop cost 0.1–0.2 ms more
+per task: BENCHMARKS.md).
 """
 
 from __future__ import annotations
 
 import functools
-import itertools
 import queue
-import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
 from tools.errors import SandboxError
+from tools.sandbox.pool import when_all_done
 from tools.verification.task import TaskRun, VerifyResult
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from tools.sandbox import CheckResult, Sandbox
 
-Round = tuple[TaskRun, list["Future[CheckResult]"]]
+Round = tuple[TaskRun, "list[Future[CheckResult]]"]
 
 
 def verify_all(sandbox: Sandbox, runs: Iterable[TaskRun], window: int,
@@ -44,7 +44,7 @@ def verify_all(sandbox: Sandbox, runs: Iterable[TaskRun], window: int,
             except SandboxError as error:
                 run.failed(error)
                 break
-            _when_all_done(futures, functools.partial(rounds.put, (run, futures)))
+            when_all_done(futures, functools.partial(rounds.put, (run, futures)))
             return True
         assert run.result is not None
         finished(run.result)
@@ -69,17 +69,3 @@ def verify_all(sandbox: Sandbox, runs: Iterable[TaskRun], window: int,
             active += start(run)
         active += refill()
 
-
-def _when_all_done(futures: list[Future[CheckResult]], then: Callable[[], None]) -> None:
-    """Call `then()` once, from whichever thread completes the last future."""
-    remaining = itertools.count(len(futures) - 1, -1)
-    lock = threading.Lock()
-
-    def count_down(_: Future[CheckResult]) -> None:
-        with lock:
-            last = next(remaining) == 0
-        if last:
-            then()
-
-    for future in futures:
-        future.add_done_callback(count_down)
