@@ -336,7 +336,7 @@ def test_hostile_javascript(sandbox, canary):
 def test_fallback_without_namespaces_disables_sockets(monkeypatch):
     from tools.sandbox import isolation
 
-    monkeypatch.setattr(isolation, "namespaces_available", lambda: (False, False))
+    monkeypatch.setattr(isolation, "namespaces_available", lambda: (False, False, False))
     server = socket.create_server(("127.0.0.1", 0))
     server.settimeout(0.3)
     port = server.getsockname()[1]

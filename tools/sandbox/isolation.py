@@ -8,8 +8,10 @@ lists no host process, and killing the worker kills everything its checks left).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib.util
+import json
 import os
 import secrets
 import shutil
@@ -17,30 +19,32 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pydantic import BaseModel, field_validator
-
 WORKER_SCRIPT = Path(__file__).with_name("start_worker.py")
 UID_RANGE = (1_000_000, 2_000_000_000)  # far from real accounts; one fresh block per Sandbox
+PID_NAMESPACE_FLAGS = ["--pid", "--fork", "--kill-child", "--mount-proc"]
 
 
-class WorkerPlan(BaseModel):
-    """What a worker slot is started with; `uid` is None when we cannot drop privileges (not root)."""
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class WorkerPlan:
+    """What a worker slot is started with; `uid` is None when we cannot drop privileges (not root).
+    A plain dataclass, not a pydantic model: a command launches its workers before pydantic has loaded,
+    so that they boot while it imports the rest (it is built here, never parsed from outside)."""
 
     uid: int | None
     netns: bool
     mountns: bool
     pidns: bool = False
     node: str
-    allowed_packages: list[str] = []  # top-level import names the checks may import from site-packages
-    site_dirs: list[str] = []  # where those are installed (the worker runs without `site`: no .pth hooks)
+    allowed_packages: list[str] = dataclasses.field(default_factory=list)  # top-level import names the
+    # checks may import from site-packages
+    site_dirs: list[str] = dataclasses.field(default_factory=list)  # where those are installed (the worker
+    # runs without `site`: no .pth hooks)
 
-    @field_validator("allowed_packages")
-    @classmethod
-    def _import_names(cls, names: list[str]) -> list[str]:
-        bad = [name for name in names if not name.isidentifier()]
+    def __post_init__(self) -> None:
+        bad = [name for name in self.allowed_packages if not isinstance(name, str) or not name.isidentifier()]
         if bad:
             raise ValueError(f"not top-level import names: {bad}")
-        return sorted(set(names))
+        object.__setattr__(self, "allowed_packages", sorted(set(self.allowed_packages)))
 
     def launcher(self) -> list[str]:
         """The namespace wrapper the worker runs under (empty when none can be created). With a pid
@@ -51,34 +55,43 @@ class WorkerPlan(BaseModel):
         if self.mountns:
             flags.append("--mount")
             if self.pidns:
-                flags += ["--pid", "--fork", "--kill-child", "--mount-proc"]
+                flags += PID_NAMESPACE_FLAGS
         return ["unshare", *flags, "--"]
 
     def command(self) -> list[str]:
-        return [*self.launcher(), sys.executable, "-E", "-S", str(WORKER_SCRIPT), self.model_dump_json()]
+        config = json.dumps(dataclasses.asdict(self), separators=(",", ":"))
+        return [*self.launcher(), sys.executable, "-E", "-S", str(WORKER_SCRIPT), config]
 
 
 @functools.cache
-def namespaces_available() -> tuple[bool, bool]:
-    """(network namespace, mount namespace) can be created here."""
-    netns = _unshare_works("--net")
-    return netns, netns and _unshare_works("--net", "--mount")
-
-
-@functools.cache
-def pid_namespace_available() -> bool:
-    """A worker can be started as init of its own pid namespace, with its own /proc."""
-    return _unshare_works("--net", "--mount", "--pid", "--fork", "--kill-child", "--mount-proc")
-
-
-def _unshare_works(*flags: str) -> bool:
+def namespaces_available() -> tuple[bool, bool, bool]:
+    """(network, mount, pid namespace) can be created here; the pid namespace with its own /proc, so that
+    a worker is init of it. The three probes run at once (each is an `unshare` of /bin/true)."""
     unshare = shutil.which("unshare", path="/usr/bin:/bin:/usr/sbin:/sbin")
     if unshare is None:
+        return False, False, False
+    probes = [_start_probe([unshare, *flags, "--", "/bin/true"])
+              for flags in (["--net"], ["--net", "--mount"], ["--net", "--mount", *PID_NAMESPACE_FLAGS])]
+    netns, mountns, pidns = (_probe_succeeded(probe) for probe in probes)
+    return netns, netns and mountns, netns and mountns and pidns
+
+
+def _start_probe(command: list[str]) -> subprocess.Popen | None:
+    try:
+        return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, env=worker_env())
+    except OSError:
+        return None
+
+
+def _probe_succeeded(probe: subprocess.Popen | None) -> bool:
+    if probe is None:
         return False
     try:
-        return subprocess.run([unshare, *flags, "--", "/bin/true"], capture_output=True, timeout=10,
-                              env=worker_env()).returncode == 0
-    except (OSError, subprocess.SubprocessError):
+        return probe.wait(timeout=10) == 0
+    except subprocess.TimeoutExpired:
+        probe.kill()
+        probe.wait()
         return False
 
 
@@ -96,8 +109,7 @@ def plan_slots(count: int, node: str = "/usr/bin/node", allowed_packages: list[s
     bad = [name for name in allowed_packages or [] if not name.isidentifier() or importlib.util.find_spec(name) is None]
     if bad:  # said here, not by a worker that fails to start (a dotted name would import its parent: refused first)
         raise ValueError(f"allowed packages that are not installed top-level import names: {bad}")
-    netns, mountns = namespaces_available()
-    pidns = mountns and pid_namespace_available()
+    netns, mountns, pidns = namespaces_available()
     root = os.geteuid() == 0
     base = secrets.randbelow(UID_RANGE[1] - UID_RANGE[0]) + UID_RANGE[0] if root else None
     return [WorkerPlan(uid=None if base is None else base + slot, netns=netns, mountns=mountns, pidns=pidns,

@@ -11,12 +11,15 @@ import os
 import queue
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
+from typing import TYPE_CHECKING
 
 from tools.errors import SandboxError
-from tools.sandbox.isolation import WorkerPlan, plan_slots
-from tools.sandbox.models import Check, CheckResult, Language, Limits
+from tools.sandbox.isolation import plan_slots
 from tools.sandbox.slots import Job, Slot, WorkerProcess
+
+if TYPE_CHECKING:  # not at run time: a command launches the workers before pydantic has loaded
+    from tools.sandbox.models import Check, CheckResult, Language, Limits
 
 JS_GROUP_MAX = 64  # tests one Node runner takes in a row (a group's guard timeout grows with it)
 
@@ -35,26 +38,35 @@ class Sandbox:
             plans = plan_slots(self.workers, allowed_packages=list(allowed_packages))
         except ValueError as error:
             raise SandboxError(str(error)) from error
-        self.limits = limits or Limits()
+        self._limits = limits
         self.replaced_workers = 0  # how many workers died or hung and were replaced
         self._closed = True  # until the workers are up
         self._lock = threading.Lock()
         self._jobs: queue.Queue[Job | None] = queue.Queue()
         self._slots: list[Slot] = []
-        with ThreadPoolExecutor(self.workers) as starter:  # workers start in parallel
-            pending = [starter.submit(self._new_slot, plan) for plan in plans]
-        failures = [failure for future in pending if (failure := future.exception()) is not None]
-        self._slots = [future.result() for future in pending if future.exception() is None]
-        if failures:
-            for slot in self._slots:
-                slot.worker.stop()
-            raise failures[0]
+        launched: list[WorkerProcess] = []
+        try:
+            for plan in plans:  # they boot in parallel
+                launched.append(WorkerProcess(plan))
+            for worker in launched:
+                worker.wait_ready()
+        except BaseException:
+            for worker in launched:
+                worker.kill()
+            raise
+        self._slots = [Slot(worker, self._jobs, on_replace=self._count_replacement) for worker in launched]
         for slot in self._slots:
             slot.start()
         self._closed = False
 
-    def _new_slot(self, plan: WorkerPlan) -> Slot:
-        return Slot(plan, self._jobs, on_replace=self._count_replacement)
+    @property
+    def limits(self) -> Limits:
+        """The limits of a check that brings none (`Limits()` unless given)."""
+        if self._limits is None:
+            from tools.sandbox.models import Limits  # here: a sandbox starts before pydantic loads
+
+            self._limits = Limits()
+        return self._limits
 
     def _count_replacement(self, old: WorkerProcess, new: WorkerProcess) -> None:
         with self._lock:
@@ -114,6 +126,8 @@ class Sandbox:
     def matrix(self, candidates: Sequence[str], tests: Sequence[str], *, language: Language = "python",
                limits: Limits | None = None) -> list[list[CheckResult]]:
         """The N×M pass matrix: row i holds candidate i against every test."""
+        from tools.sandbox.models import Check
+
         checks = [Check(code=code, test=test, language=language, limits=limits)
                   for code in candidates for test in tests]
         flat = self.run(checks)

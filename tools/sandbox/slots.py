@@ -19,11 +19,14 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tools.errors import SandboxError
 from tools.sandbox import protocol
 from tools.sandbox.isolation import WorkerPlan, worker_env
-from tools.sandbox.models import CheckResult
+
+if TYPE_CHECKING:  # not at run time: workers are launched before pydantic has loaded (see `isolation`)
+    from tools.sandbox.models import CheckResult
 
 HELLO_TIMEOUT_S = 60.0
 GUARD_S = 15.0  # the worker enforces each timeout (after a set-up allowance); the parent only steps in if the
@@ -34,7 +37,7 @@ RETRIES_AFTER_LOSS = 1  # a check whose worker died or hung runs once more on a 
 
 
 class WorkerProcess:
-    """One running worker and its pipes."""
+    """One worker and its pipes: launched by the constructor, serving once `wait_ready` has returned."""
 
     def __init__(self, plan: WorkerPlan) -> None:
         self.plan = plan
@@ -43,13 +46,25 @@ class WorkerProcess:
         assert self.process.stdin is not None and self.process.stdout is not None  # both are PIPEs
         self.requests_pipe, self.replies_pipe = self.process.stdin, self.process.stdout
         self.replies = protocol.FrameReader(self.replies_pipe.fileno())
+        self.isolation: dict[str, str] = {}
+
+    @classmethod
+    def start(cls, plan: WorkerPlan) -> WorkerProcess:
+        """Launch a worker and wait until it serves."""
+        worker = cls(plan)
+        worker.wait_ready()
+        return worker
+
+    def wait_ready(self) -> None:
+        """Wait for the worker's hello (it has booted and sealed its root); kill it and raise SandboxError
+        if it never comes."""
         try:
             hello = self.replies.read(time.monotonic() + HELLO_TIMEOUT_S)
         except (protocol.ChannelClosed, TimeoutError) as error:
             self.kill()
-            raise SandboxError(f"sandbox worker failed to start ({' '.join(plan.command()[:4])} …): {error}") \
-                from error
-        self.isolation: dict[str, str] = hello["hello"]
+            raise SandboxError(f"sandbox worker failed to start ({' '.join(self.plan.command()[:4])} …): "
+                               f"{error}") from error
+        self.isolation = hello["hello"]
 
     @property
     def pid(self) -> int:
@@ -113,6 +128,8 @@ class Job:
                 future.set_exception(error)
 
     def resolve(self, replies: list[dict], wall_s: float) -> None:
+        from tools.sandbox.models import CheckResult  # (loaded by then: a check was built from its models)
+
         if len(replies) != len(self.futures):  # a worker bug, never the code's verdict; must not kill the slot
             self.fail(SandboxError(f"the sandbox worker answered {len(replies)} result(s) for {len(self.futures)}"))
             return
@@ -129,10 +146,10 @@ class Job:
 class Slot(threading.Thread):
     """Feeds one worker from the shared job queue until it receives `None`."""
 
-    def __init__(self, plan: WorkerPlan, jobs: queue.Queue[Job | None],
+    def __init__(self, worker: WorkerProcess, jobs: queue.Queue[Job | None],
                  on_replace: Callable[[WorkerProcess, WorkerProcess], None]) -> None:
-        super().__init__(name=f"sandbox-slot-{plan.uid}", daemon=True)
-        self.worker = WorkerProcess(plan)
+        super().__init__(name=f"sandbox-slot-{worker.plan.uid}", daemon=True)
+        self.worker = worker
         self.jobs = jobs
         self.on_replace = on_replace
         self.inflight: collections.deque[Job] = collections.deque()
@@ -225,7 +242,7 @@ class Slot(threading.Thread):
         old = self.worker
         old.kill()
         try:
-            self.worker = WorkerProcess(old.plan)
+            self.worker = WorkerProcess.start(old.plan)
         except SandboxError as error:
             self.broken = error
             for job in self.inflight:

@@ -1,8 +1,8 @@
 """Self-verification scores, efficiency timing, preference pairs and pass@k.
 
-Rankers and pass@k are pure (numpy only); `verify_task` runs a task's candidates × tests in a sandbox.
-Names are imported from their modules on first use, so that importing one light module of this package
-(e.g. `ranker_names` for a command line) does not load numpy and pydantic models.
+Rankers (plain Python) and pass@k (numpy, for `evaluate` only) are pure; `verify_task` runs a task's
+candidates × tests in a sandbox. Names are imported from their modules on first use, so that importing one
+light module of this package (e.g. `ranker_names` for a command line) does not load numpy and pydantic models.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Any
 _HOMES = {
     "Efficiency": "efficiency", "Timing": "efficiency", "PreferencePair": "pairs", "mean_pass_at_k": "passk",
     "pass_at_k": "passk", "DEFAULT_PAIR_RANKER": "ranker_names", "RANKERS": "rankers", "BayesParams": "rankers",
-    "Ranking": "rankers", "bayes": "rankers", "codet": "rankers", "codet_sqrt": "rankers", "max_pass": "rankers",
-    "pagerank": "rankers", "rank_all": "rankers", "VerifyConfig": "task", "VerifyResult": "task",
-    "VerifyTask": "task", "averify_task": "task", "verify_task": "task",
+    "PassMatrix": "rankers", "Ranking": "rankers", "bayes": "rankers", "codet": "rankers", "codet_sqrt": "rankers",
+    "max_pass": "rankers", "pagerank": "rankers", "rank_all": "rankers", "VerifyConfig": "task",
+    "VerifyResult": "task", "VerifyTask": "task", "averify_task": "task", "verify_task": "task",
 }
 
 __all__ = sorted(_HOMES)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import time
 from typing import Any, Literal
 
-import numpy as np
 from pydantic import BaseModel, Field, field_validator
 
 from tools.errors import SandboxError
@@ -31,7 +30,7 @@ from tools.verification.efficiency import (
 )
 from tools.verification.pairs import PreferencePair, correctness_pairs, efficiency_pairs
 from tools.verification.ranker_names import DEFAULT_PAIR_RANKER
-from tools.verification.rankers import RANKERS, rank_all
+from tools.verification.rankers import RANKERS, MatrixLike, PassMatrix, as_pass_matrix, rank_all
 from tools.verification.screening import screen
 
 
@@ -97,9 +96,13 @@ class VerifyResult(BaseModel):
         return self.model_dump(mode="json")
 
     @property
-    def passed(self) -> np.ndarray:
-        return np.array([[s == Status.PASSED for s in row] for row in self.matrix], dtype=bool).reshape(
-            len(self.candidates), len(self.tests))
+    def passed(self) -> PassMatrix:
+        """Which checks passed, candidates × tests; a ValueError for a record without its matrix (`error`)."""
+        n, m = len(self.candidates), len(self.tests)
+        cells = [status == Status.PASSED for row in self.matrix for status in row]
+        if len(cells) != n * m:
+            raise ValueError(f"task {self.task_id!r} has {len(cells)} matrix cells for {n} candidates × {m} tests")
+        return PassMatrix(tuple(tuple(cells[i * m:(i + 1) * m]) for i in range(n)), m)
 
 
 def matrix_checks(task: VerifyTask, limits: Limits | None) -> list[Check]:
@@ -134,8 +137,7 @@ def _score(task: VerifyTask, cells: list[CheckResult], config: VerifyConfig, mat
            static: list[str | None]) -> VerifyResult:
     n, m = len(task.candidates), len(task.tests)
     rows = [cells[i * m:(i + 1) * m] for i in range(n)]
-    passed = np.array([[c.status is Status.PASSED for c in row] for row in rows], dtype=bool).reshape(n, m)
-    rankings = rank_all(passed)
+    rankings = rank_all(PassMatrix(tuple(tuple(c.status is Status.PASSED for c in row) for row in rows), m))
     scores = rankings[config.ranker].code_scores
     suspect = _suspects(static, rows) if m else list(static)
     eligible = [i for i in range(n) if suspect[i] is None]
@@ -158,22 +160,23 @@ def _timing_plan(result: VerifyResult, config: VerifyConfig) -> tuple[list[int],
     if result.top_candidate is None or config.repeats == 0 or config.max_efficiency_pairs == 0 \
             or len({code for code, why in zip(result.candidates, result.suspect, strict=True) if why is None}) < 2:
         return [], [], ""
-    trusted = trusted_tests(result.passed, result.top_candidate)
+    passed = result.passed
+    trusted = trusted_tests(passed, result.top_candidate)
     if not trusted:
         return [], [], ""
-    passed = result.passed
-    timed = [int(i) for i in np.flatnonzero(passed[:, trusted].all(axis=1)) if result.suspect[int(i)] is None]
+    timed = [i for i, row in enumerate(passed.rows) if all(row[j] for j in trusted) and result.suspect[i] is None]
     if len({result.candidates[i] for i in timed}) < 2:
         return trusted, [], ""
     joined = "\n\n".join(result.tests[j] for j in trusted)
     return trusted, timed, joined
 
 
-def trusted_tests(passed: np.ndarray, top_candidate: int | None) -> list[int]:
+def trusted_tests(passed: MatrixLike, top_candidate: int | None) -> list[int]:
     """The tests the top-ranked candidate passes (self-verification); every test when nothing is ranked."""
+    matrix = as_pass_matrix(passed)
     if top_candidate is None:
-        return list(range(passed.shape[1]))
-    return [int(j) for j in np.flatnonzero(passed[top_candidate])]
+        return list(range(matrix.n_tests))
+    return [j for j, hit in enumerate(matrix.rows[top_candidate]) if hit]
 
 
 def _finish(result: VerifyResult, trusted: list[int], timed: list[int], runs: list[CheckResult],

@@ -21,7 +21,7 @@ from tools.errors import ConfigError, InputError
 from tools.verification.ranker_names import DEFAULT_PAIR_RANKER, RANKER_NAMES
 
 if TYPE_CHECKING:  # imported when needed: the sandbox starts on a thread while the rest loads
-    from tools.sandbox import Sandbox
+    from tools.sandbox.pool import Sandbox
 
 TASKS_PER_WORKER = 4  # a one-check task leaves a worker idle unless the next ones are already queued
 
@@ -71,15 +71,16 @@ def done_task_ids(out: Path) -> set[str]:
     return done
 
 
-def start_sandbox(workers: int | None, timeout_s: float) -> Future[Sandbox]:
+def start_sandbox(workers: int | None) -> Future[Sandbox]:
     """The sandbox, started on a thread: its workers boot (interpreter, sealed root) while this process
-    imports the pipeline and reads the input. The thread mostly waits on the workers' hello. Its modules
-    are imported here first: on the thread they would hold the GIL against this thread's imports, and the
-    workers would be launched later."""
-    from tools.sandbox import Limits, Sandbox
+    imports the pipeline (pydantic included: the pool needs none) and reads the input. The thread mostly
+    waits on the workers' hello. Its modules are imported here first: on the thread they would hold the
+    GIL against this thread's imports, and the workers would be launched later. Every check carries its
+    limits (`VerifyConfig.limits`), so the sandbox needs no defaults."""
+    from tools.sandbox.pool import Sandbox
 
     def start() -> Sandbox:
-        return Sandbox(workers=workers, limits=Limits(timeout_s=timeout_s))
+        return Sandbox(workers=workers)
 
     future: Future[Sandbox] = Future()
     future.set_running_or_notify_cancel()
@@ -108,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     output_file(args.out)
     if args.timeout <= 0 or args.repeats < 0 or (args.concurrency is not None and args.concurrency < 1):
         raise ConfigError("--timeout must be > 0, --repeats >= 0 and --concurrency >= 1")
-    starting = start_sandbox(args.workers, args.timeout)
+    starting = start_sandbox(args.workers)
     try:
         return _run(args, starting)
     finally:
