@@ -78,6 +78,16 @@ def test_an_audit_hook_of_its_own_is_silently_not_added(sandbox):
     assert result.status is Status.PASSED and result.refused == "sys.addaudithook", result
 
 
+def test_the_armed_hook_cannot_be_disarmed_or_replaced(sandbox):
+    """The worker installs the hook disarmed and each child arms it; the harness's own modules stay in
+    `sys.modules`, but a fresh hook from them is not added, and frames stay refused."""
+    code = ("import sys\nguard = sys.modules['pyguard']\narm = guard.install_audit_hook()\n"
+            "arm()\nframe = sys._getframe()")
+    result = sandbox.run_one(Check(code=code, test="assert True"))
+    assert result.status is Status.ERROR and result.refused == "sys.addaudithook", result
+    assert "not allowed in the sandbox" in result.message
+
+
 def test_formatting_its_own_traceback_is_refused(sandbox):
     """A documented cost: tracebacks lead to frames, so `traceback.format_exc()` in a candidate fails."""
     code = "import traceback\ntry:\n    1 / 0\nexcept ZeroDivisionError:\n    text = traceback.format_exc()"

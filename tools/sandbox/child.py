@@ -141,16 +141,17 @@ def run_python(code: CodeType | str, test: CodeType | str, report_fd: int, nonce
     """Run compiled code then test, report, and never return.
 
     `code` and `test` are code objects compiled by the worker (or source text, compiled here when the
-    worker left that to the child). `guards` is `(arm_audit_hook, test_namespace)` from `pyguard`, bound in
-    the worker. The report pipe first gets a ready mark, "R": from then on whatever happens is the
-    candidate's doing; the parent measures time from that mark. The nonce lives only in this process's
-    memory, which the armed audit hook keeps out of the candidate's reach.
+    worker left that to the child). `guards` is `(arm, test_namespace)` from `pyguard`, made in the worker
+    (`arm` arms the audit hook the worker installed, and returns the list its refusals go to). The report
+    pipe first gets a ready mark, "R": from then on whatever happens is the candidate's doing; the parent
+    measures time from that mark. The nonce lives only in this process's memory, which the armed audit hook
+    keeps out of the candidate's reach.
     """
     # Bind all we need afterwards now: the code may monkeypatch os, time, json, builtins or this module.
     # Nothing after the code ran looks up a builtin or a global, so a patched builtins module cannot
     # change the report (restoring builtins instead touched every builtin object: ~90 copied pages).
     write, kill, exit_, getpid, exec_ = os.write, os.kill, os._exit, os.getpid, exec
-    quote, describe, (arm, test_namespace, readers) = json.encoder.encode_basestring_ascii, _describe, guards
+    quote, describe, (arm, test_namespace) = json.encoder.encode_basestring_ascii, _describe, guards
     untraced = BaseException.with_traceback
     type_, str_, isinstance_ = type, str, isinstance
     assertion, memory, system_exit, base_exception, os_error = (AssertionError, MemoryError, SystemExit,
@@ -172,7 +173,7 @@ def run_python(code: CodeType | str, test: CodeType | str, report_fd: int, nonce
         status, error_type, message = "error", type_(exc).__name__, describe(exc, str_)
     else:
         namespace = {"__name__": "__sandbox__", "__builtins__": builtins}
-        arm(refusals, readers)
+        refusals = arm()
         try:
             exec_(code, namespace)
             exec_(test, test_namespace(namespace))

@@ -3,8 +3,9 @@
 The harness and the candidate share one process, so the harness keeps its secrets where plain Python
 cannot reach them and refuses the few primitives that could:
 
-- `arm_audit_hook`: an audit hook (PEP 578; it cannot be removed once added) refuses frame walking
-  (`sys._getframe`, `tb_frame`, `gi_frame`, …), `gc` object enumeration, `ctypes`, trace and profile
+- `install_audit_hook`: an audit hook (PEP 578; it cannot be removed once added), armed in the child just
+  before the candidate runs, refuses frame walking (`sys._getframe`, `tb_frame`, `gi_frame`, …), `gc`
+  object enumeration, `ctypes`, trace and profile
   hooks, and opening `/proc`, `/sys` or `/dev/fd`. The refusal is a `ValueError`, which the standard
   library's own frame users (namedtuple, typing, enum, logging) already tolerate. Every refusal is
   recorded, and the report names the first one.
@@ -51,11 +52,17 @@ def frame_readers() -> frozenset:
     return frozenset({collections.namedtuple.__code__, *(function.__code__ for function in private)})
 
 
-def arm_audit_hook(record: list[str], readers: frozenset = frozenset()) -> None:
-    """Install the hook (for this process and every fork of it); refusals are appended to `record`.
+def install_audit_hook(readers: frozenset = frozenset()) -> Callable[[], list[str]]:
+    """Install the hook, disarmed, in the worker (every fork inherits it); returns `arm`, which a forked
+    child calls just before the candidate runs: from then on the hook refuses, and `arm()`'s list records
+    each refusal. Installed once here rather than in every child: building and adding it there wrote ~40
+    copied pages per check. Only the child's frames hold `arm` (frame walking and gc enumeration are among
+    what the armed hook refuses), and an installed hook cannot be removed.
     `readers`: code objects allowed to call `sys._getframe` (see `frame_readers`)."""
     import _thread
 
+    record: list[str] = []
+    armed = False
     append, startswith, realpath, fspath, decode = (record.append, str.startswith, os.path.realpath,
                                                     os.fspath, bytes.decode)
     str_, bytes_, isinstance_, refused, getframe, ident = str, bytes, isinstance, Refused, sys._getframe, \
@@ -80,6 +87,8 @@ def arm_audit_hook(record: list[str], readers: frozenset = frozenset()) -> None:
         return caller.f_code in readers
 
     def hook(event: str, args: tuple) -> None:
+        if not armed:  # the worker, or a child still setting up
+            return
         if event in blocked:
             if event == "sys._getframe" and caller_may_read_frames():
                 return
@@ -102,7 +111,13 @@ def arm_audit_hook(record: list[str], readers: frozenset = frozenset()) -> None:
                     if resolved == prefix or startswith(resolved, prefix + "/"):
                         refuse(f"host introspection ({prefix})")
 
+    def arm() -> list[str]:
+        nonlocal armed
+        armed = True
+        return record
+
     sys.addaudithook(hook)
+    return arm
 
 
 def make_test_namespace() -> Callable[[dict], dict]:

@@ -99,7 +99,7 @@ class Worker:
         self.stdin_fd = -1  # /dev/null for the checks, opened by child.prepare_worker
         self.code_cache: dict[tuple[str, str], CodeType] = {}
         self.honesty_check = pyguard.make_honesty_check()
-        self.guards = (pyguard.arm_audit_hook, pyguard.make_test_namespace(), pyguard.frame_readers())
+        self.guards = (pyguard.install_audit_hook(pyguard.frame_readers()), pyguard.make_test_namespace())
         ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # orphans come back to us for reaping
 
     def fork(self) -> int:

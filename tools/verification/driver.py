@@ -27,8 +27,9 @@ Round = tuple[TaskRun, "list[Future[CheckResult]]"]
 
 
 def verify_all(sandbox: Sandbox, runs: Iterable[TaskRun], window: int,
-               finished: Callable[[VerifyResult], None]) -> None:
-    """Run every task, at most `window` at once; `finished(record)` as each ends (in this thread)."""
+               finished: Callable[[VerifyResult], None], started: Callable[[], None] | None = None) -> None:
+    """Run every task, at most `window` at once; `finished(record)` as each ends (in this thread).
+    `started()` once the first window is queued: what it does (e.g. load a display) overlaps the checks."""
     rounds: queue.SimpleQueue[Round] = queue.SimpleQueue()
     pending = iter(runs)
     active = 0
@@ -57,6 +58,8 @@ def verify_all(sandbox: Sandbox, runs: Iterable[TaskRun], window: int,
         return started
 
     active += refill()
+    if started is not None:
+        started()
     while active:
         run, futures = rounds.get()
         active -= 1

@@ -10,17 +10,23 @@ tries the task again.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import json
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from graphs.app.inputs import output_file, read_records, text_file
+from graphs.app.notices import sandbox_warning
 from tools.errors import ConfigError, InputError
 from tools.verification.ranker_names import DEFAULT_PAIR_RANKER, RANKER_NAMES
 
 if TYPE_CHECKING:  # imported when needed: the sandbox starts on a thread while the rest loads
+    from rich.console import Console
+
     from tools.sandbox.pool import Sandbox
 
 TASKS_PER_WORKER = 4  # a one-check task leaves a worker idle unless the next ones are already queued
@@ -117,15 +123,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, starting: Future[Sandbox]) -> int:
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from graphs.app.notices import sandbox_warning
     from tools.sandbox import Limits
     from tools.verification.driver import verify_all
     from tools.verification.task import TaskRun, VerifyConfig, VerifyResult, VerifyTask, screened
 
-    console = Console(stderr=True)
     config = VerifyConfig(ranker=args.ranker, repeats=args.repeats, min_speedup=args.min_speedup, clock=args.clock,
                           min_score_gap=args.min_score_gap, limits=Limits(timeout_s=args.timeout))
     errors: list[str] = []
@@ -140,9 +141,9 @@ def _run(args: argparse.Namespace, starting: Future[Sandbox]) -> int:
         seen.add(task.task_id)
         todo.append(task)
     for message in errors:
-        console.print(f"[red]{message}[/red]", highlight=False, soft_wrap=True)
+        console().print(f"[red]{message}[/red]", highlight=False, soft_wrap=True)
     if done:
-        console.print(f"resuming: {len(done)} task(s) already in {args.out}")
+        console().print(f"resuming: {len(done)} task(s) already in {args.out}")
     for task in todo:  # screening is remembered: what is screened while the workers boot is free later
         if starting.done():
             break
@@ -150,12 +151,15 @@ def _run(args: argparse.Namespace, starting: Future[Sandbox]) -> int:
     sandbox = starting.result()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     counts = {"tasks": 0, "pairs": 0, "suspect": 0, "errors": 0}
+    shown: list[Callable[[str], None]] = []  # advances the progress bar, once there is one
 
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with sandbox, Progress(*columns, console=console) as progress, args.out.open("a", encoding="utf-8") as handle:
-        if (warning := sandbox_warning(sandbox)) is not None:
-            console.print(f"[yellow]{warning}[/yellow]", highlight=False, soft_wrap=True)
-        bar = progress.add_task("verify", total=len(todo))
+    with sandbox, contextlib.ExitStack() as display, args.out.open("a", encoding="utf-8") as handle:
+
+        def show_progress() -> None:
+            """The warning and the progress bar, once the first tasks are queued: rich loads while they run."""
+            if (warning := sandbox_warning(sandbox)) is not None:
+                console().print(f"[yellow]{warning}[/yellow]", highlight=False, soft_wrap=True)
+            shown.append(progress_bar(display, len(todo), counts["tasks"]))
 
         def finished(result: VerifyResult) -> None:
             handle.write(json.dumps(result.to_record()) + "\n")
@@ -164,15 +168,38 @@ def _run(args: argparse.Namespace, starting: Future[Sandbox]) -> int:
             counts["pairs"] += len(result.pairs)
             counts["suspect"] += sum(reason is not None for reason in result.suspect)
             counts["errors"] += result.error is not None
-            progress.update(bar, advance=1, description=f"verify [dim]{result.task_id}[/dim]")
+            if shown:
+                shown[0](result.task_id)
 
         verify_all(sandbox, (TaskRun(task, config) for task in todo),
-                   args.concurrency or TASKS_PER_WORKER * sandbox.workers, finished)
-    console.print(f"verified {counts['tasks']} task(s), {counts['pairs']} preference pair(s) -> {args.out}"
-                  + (f"; {counts['suspect']} suspect candidate(s) (never chosen)" if counts["suspect"] else "")
-                  + (f"; {counts['errors']} task(s) lost to sandbox failures (re-run to retry)"
-                     if counts["errors"] else "")
-                  + (f"; {len(errors)} line(s) skipped" if errors else ""))
+                   args.concurrency or TASKS_PER_WORKER * sandbox.workers, finished, started=show_progress)
+    console().print(f"verified {counts['tasks']} task(s), {counts['pairs']} preference pair(s) -> {args.out}"
+                    + (f"; {counts['suspect']} suspect candidate(s) (never chosen)" if counts["suspect"] else "")
+                    + (f"; {counts['errors']} task(s) lost to sandbox failures (re-run to retry)"
+                       if counts["errors"] else "")
+                    + (f"; {len(errors)} line(s) skipped" if errors else ""))
     if errors and not todo and not done:
         raise InputError(f"no valid task in {args.input}")
     return 0
+
+
+@functools.cache
+def console() -> Console:
+    """The command's console (stderr), loaded on first use: rich is a tenth of a second of start-up."""
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def progress_bar(display: contextlib.ExitStack, total: int, completed: int) -> Callable[[str], None]:
+    """A progress bar live until `display` closes; returns `advance(task_id)`."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    progress = display.enter_context(Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                              TimeElapsedColumn(), console=console()))
+    bar = progress.add_task("verify", total=total, completed=completed)
+
+    def advance(task_id: str) -> None:
+        progress.update(bar, advance=1, description=f"verify [dim]{task_id}[/dim]")
+
+    return advance
