@@ -180,6 +180,8 @@ class Sandbox:
         for slot in self._slots:
             slot.join()
         self._fail_queued("the sandbox was closed before this check ran")
+        for slot in self._slots:  # all clean up at once
+            slot.worker.ask_to_stop()
         for slot in self._slots:
             slot.worker.stop()
 

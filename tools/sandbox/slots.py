@@ -89,11 +89,15 @@ class WorkerProcess:
             os.killpg(self.process.pid, signal.SIGKILL)
         self.stop()
 
-    def stop(self, timeout_s: float = 5.0) -> None:
-        """Close its input (the worker then cleans up and exits); kill it if it does not."""
+    def ask_to_stop(self) -> None:
+        """Close its pipes: the worker then cleans up and exits (`stop` waits for it)."""
         for stream in (self.requests_pipe, self.replies_pipe):
             with contextlib.suppress(OSError):
                 stream.close()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Close its input (the worker then cleans up and exits); kill it if it does not."""
+        self.ask_to_stop()
         try:
             self.process.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:

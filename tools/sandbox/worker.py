@@ -361,7 +361,11 @@ def main() -> None:
         serve(worker)
     except protocol.ChannelClosed:  # the parent is gone (killed, or stopped mid-check): clean up quietly
         pass
-    _rmtree(worker.base)
+    try:  # the common case: only the runner is left (shutil's import costs the exit ~10 ms)
+        os.remove(worker.runner)
+        os.rmdir(worker.base)
+    except OSError:
+        _rmtree(worker.base)
     if worker.accounting is not None:
         worker.accounting.close()
 
