@@ -23,23 +23,28 @@ connection), a reply cut at the length limit (`finish_reason="length"`), a compl
 `/v1/chat/completions` (honours `n`, reports usage), `/v1/completions`, `/tokenize` (vLLM's), `/health`, and
 `/stats` (counters). `python -m tests.fakes --port P --served-model-name M` runs it as a process that looks
 like vLLM's api_server to the launcher (other vLLM flags are ignored).
+
+`outdir_held_elsewhere(out)` is another process holding an OUTDIR's lock, as a second run would.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import socket
 import struct
+import subprocess
 import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 
@@ -435,6 +440,22 @@ def settings_for(*servers: ScriptedOpenAIServer, **overrides: Any) -> Any:
                               "retry_initial_s": 0.01, "retry_max_s": 0.05, "cache_enabled": False,
                               "timeout_s": 10.0}
     return LLMSettings(**{**values, **overrides})
+
+
+@contextlib.contextmanager
+def outdir_held_elsewhere(out: Path) -> Iterator[int]:
+    """Another process holding `out`'s lock (the lock is re-entrant within one process) until the block
+    ends; yields its pid."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import time; from pathlib import Path; from graphs.outdir_lock import OutdirLock\n"
+         f"OutdirLock(Path({str(out)!r})).acquire(); print('locked', flush=True); time.sleep(60)"],
+        cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        yield holder.pid
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 if __name__ == "__main__":

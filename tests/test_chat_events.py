@@ -3,8 +3,6 @@ channel), and the rows it saves record their model; saving respects another writ
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -16,6 +14,7 @@ from graphs.context import Event, RunContext, SynthSettings
 from graphs.outdir_lock import OutdirBusy
 from graphs.records import ModelStamp
 from graphs.state import SynthesisState
+from tests.fakes import outdir_held_elsewhere
 from tests.test_graph_routing import ScriptedGenerator, roster, rows
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,14 +52,5 @@ async def test_saved_rows_record_the_model_and_respect_the_lock(tmp_path: Path) 
     assert chat.save()["sft"] == 1
     (row,) = rows(tmp_path / "out" / "sft.jsonl")
     assert row["model"] == "m" and row["sampling"] == {"temperature": 0.7}
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import time; from pathlib import Path; from graphs.outdir_lock import OutdirLock\n"
-         f"OutdirLock(Path({str(tmp_path / 'out')!r})).acquire(); print('locked', flush=True); time.sleep(60)"],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
-        with pytest.raises(OutdirBusy, match=f"pid {holder.pid}"):
-            chat.save()
-    finally:
-        holder.kill()
-        holder.wait()
+    with outdir_held_elsewhere(tmp_path / "out") as pid, pytest.raises(OutdirBusy, match=f"pid {pid}"):
+        chat.save()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -22,6 +21,7 @@ from graphs.context import Event, RunContext, SynthSettings
 from graphs.outdir_lock import OutdirBusy, OutdirLock
 from graphs.scheduler import BoundedScheduler, threads_for
 from graphs.state import Review, SeedInput, SynthesisState, TaskType
+from tests.fakes import outdir_held_elsewhere
 from tests.test_graph_routing import ScriptedExecutor, ScriptedGenerator, roster, rows, seeds
 from tools.errors import (
     AuthFailed,
@@ -465,18 +465,10 @@ async def test_live_events_come_through_the_custom_stream(tmp_path: Path) -> Non
 
 
 async def test_a_second_writer_on_the_same_outdir_stops_naming_the_holder(tmp_path: Path) -> None:
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from pathlib import Path; from graphs.outdir_lock import OutdirLock\n"
-         f"OutdirLock(Path({str(tmp_path)!r})).acquire(); print('locked', flush=True); time.sleep(60)"],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
-        with pytest.raises(OutdirBusy, match=rf"in use by pid {holder.pid} on \S+, started \d{{4}}-"):
+    with outdir_held_elsewhere(tmp_path) as pid:
+        with pytest.raises(OutdirBusy, match=rf"in use by pid {pid} on \S+, started \d{{4}}-"):
             await BatchRunner(roster(), context(), tmp_path).run(seeds(1))
         assert rows(tmp_path / "ledger.jsonl") == []
-    finally:
-        holder.kill()
-        holder.wait()
     await BatchRunner(roster(), context(), tmp_path).run(seeds(1))  # the lock died with its process
     assert len(rows(tmp_path / "ledger.jsonl")) == 1 and not (tmp_path / ".lock").exists()
 

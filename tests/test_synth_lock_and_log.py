@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,9 +16,9 @@ import graphs.app.commands.synth as synth
 import graphs.app.model_endpoint as model_endpoint
 from run import main
 from tests.coder_model import CoderModel
-from tests.fakes import ChatRequest, Reply, ScriptedOpenAIServer
+from tests.fakes import ChatRequest, Reply, ScriptedOpenAIServer, outdir_held_elsewhere
 from tests.test_model_endpoint import fake_python
-from tests.test_synth_e2e import ROOT, rows, synth_args, write_seeds
+from tests.test_synth_e2e import rows, synth_args, write_seeds
 from tools.errors import ConfigError
 
 REFUSAL = "this schema is not supported by the grammar backend"
@@ -30,16 +28,8 @@ REFUSAL = "this schema is not supported by the grammar backend"
 def held(tmp_path: Path) -> Iterator[tuple[Path, int]]:
     """OUTDIR, locked by another process (the lock is re-entrant within one)."""
     out = tmp_path / "out"
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import time; from pathlib import Path; from graphs.outdir_lock import OutdirLock\n"
-         f"OutdirLock(Path({str(out)!r})).acquire(); print('locked', flush=True); time.sleep(60)"],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
-        yield out, holder.pid
-    finally:
-        holder.kill()
-        holder.wait()
+    with outdir_held_elsewhere(out) as pid:
+        yield out, pid
 
 
 def error_lines(err: str) -> list[str]:
