@@ -56,8 +56,9 @@ def install_audit_hook(readers: frozenset = frozenset()) -> Callable[[], list[st
     """Install the hook, disarmed, in the worker (every fork inherits it); returns `arm`, which a forked
     child calls just before the candidate runs: from then on the hook refuses, and `arm()`'s list records
     each refusal. Installed once here rather than in every child: building and adding it there wrote ~40
-    copied pages per check. Only the child's frames hold `arm` (frame walking and gc enumeration are among
-    what the armed hook refuses), and an installed hook cannot be removed.
+    copied pages per check. Only the worker's `Worker` object and the harness's frames hold `arm`: a
+    candidate reaches neither without frame walking or gc enumeration, which the armed hook refuses; and an
+    installed hook cannot be removed.
     `readers`: code objects allowed to call `sys._getframe` (see `frame_readers`)."""
     import _thread
 
