@@ -144,9 +144,24 @@ def test_a_second_sigterm_stops_at_once_and_the_orphaned_worker_exits_quietly(
     process, started = started_verify(source, out)
     process.send_signal(signal.SIGTERM)
     wait_for(lambda: not _sigterm_handled(process.pid), process, "the first SIGTERM handled")
-    process.send_signal(signal.SIGTERM)  # while the first one waits for the check in flight: the default action
+    process.send_signal(signal.SIGTERM)  # the default action now, unless the first one has already finished
     err = stopped(process)  # returns once the orphaned worker (it holds our stderr) has ended too
-    assert process.returncode == -signal.SIGTERM, err[-2000:]
+    # The first SIGTERM cancels the check in flight and closes the sandbox in milliseconds, so the second one
+    # may land after the command has exited on its own (143); either way nothing is left and nothing is torn.
+    assert process.returncode in (-signal.SIGTERM, 143), err[-2000:]
+    assert "Traceback" not in err and "ChannelClosed" not in err and "BrokenPipe" not in err, err
+    assert wait_gone(started) == [], "sandbox processes outlived the command"
+    assert [json.loads(line)["task_id"] for line in out.read_text().splitlines()] == ["fast"]
+
+
+def test_a_killed_command_orphans_its_worker_which_exits_quietly(verify_input: tuple[Path, Path]) -> None:
+    """SIGKILL gives the command no say: its worker, mid-check, finds its parent gone and ends without a
+    word on the stderr it shares, and the rows already written stay whole."""
+    source, out = verify_input
+    process, started = started_verify(source, out)
+    process.kill()
+    err = stopped(process)  # returns once the orphaned worker (it holds our stderr) has ended too
+    assert process.returncode == -signal.SIGKILL
     assert "Traceback" not in err and "ChannelClosed" not in err and "BrokenPipe" not in err, err
     assert wait_gone(started) == [], "sandbox processes outlived the command"
     assert [json.loads(line)["task_id"] for line in out.read_text().splitlines()] == ["fast"]
