@@ -131,6 +131,7 @@ class RayScheduler:
         self.peak = 0
         self._usage: dict[int, UsageReport] = {}
         self._in_flight: dict[int, int] = {}
+        self._sequence: dict[int, int] = {}  # the `sequence` of the totals kept per actor
 
     def attach(self, *, sandbox_runs: dict[str, int], refused_runs: dict[str, int], retry: Iterable[str],
                on_event: Callable[[Event], None] | None) -> None:
@@ -217,7 +218,10 @@ class RayScheduler:
             self.ray.kill(self.actors[index], no_restart=True)
 
     def _absorb(self, index: int, remote: RemoteResult) -> None:
-        self._usage[index], self._in_flight[index] = remote.usage, remote.in_flight
+        """Keep an actor's latest totals (two of its results finishing together may arrive in either order)."""
+        if remote.sequence > self._sequence.get(index, -1):
+            self._sequence[index] = remote.sequence
+            self._usage[index], self._in_flight[index] = remote.usage, remote.in_flight
         if self.on_event is not None:
             for thread, agent, kind in remote.events:
                 self.on_event(Event(thread=thread, agent=agent, kind=kind))

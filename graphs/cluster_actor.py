@@ -13,6 +13,7 @@ actor keeps its state depends on its node (`RunnerSpec.local`):
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import pickle
@@ -37,6 +38,7 @@ from tools.llm import LLMClient, LLMSettings
 from tools.llm.usage import UsageReport
 from tools.sandbox import Sandbox
 from tools.sandbox.models import Limits
+from tools.sqlite_wal import wal_file
 
 
 @dataclass(frozen=True)
@@ -72,12 +74,14 @@ class NodeReport:
 @dataclass(frozen=True)
 class RemoteResult:
     """One thread's end as an actor reports it: the thread's result, the kinds of live events it emitted, and
-    the actor's running totals (cumulative usage, requests in flight now)."""
+    the actor's running totals (cumulative usage, requests in flight now) with their place in the actor's order
+    (`sequence`: results of one actor may reach the driver out of order, and only the latest totals count)."""
 
     result: ThreadResult
     events: list[tuple[str, str, str]] = field(default_factory=list)  # (thread, agent, kind); payloads stay here
     usage: UsageReport = field(default_factory=UsageReport)
     in_flight: int = 0
+    sequence: int = 0
 
 
 def state_paths(spec: RunnerSpec) -> tuple[Path, Path | None, Path]:
@@ -115,6 +119,7 @@ class GraphRunner:
         self.llm: LLMClient | None = None
         self.sandbox: Sandbox | None = None
         self.saver: AsyncSqliteSaver | None = None
+        self._results = 0  # results returned so far: each one's `sequence`
 
     async def start(self) -> NodeReport:
         """Open the sandbox pool, the LLM client, the checkpointer and the graph."""
@@ -124,6 +129,7 @@ class GraphRunner:
         self._exit.callback(sandbox.close)
         self.sandbox = sandbox
         self.llm = await self._exit.enter_async_context(LLMClient(self.llm_settings))
+        await asyncio.to_thread(wal_file, self.checkpoints)  # the saver's own switch fails if another actor's races it
         saver = await self._exit.enter_async_context(AsyncSqliteSaver.from_conn_string(str(self.checkpoints)))
         saver.serde = JsonPlusSerializer(allowed_msgpack_modules=list(state_serde_modules()))
         self.saver = saver
@@ -161,7 +167,8 @@ class GraphRunner:
         result = await run_thread(self.app, seed, task_type, self.ctx, on_event=on_event, sandbox_runs=sandbox_runs,
                                   refused_runs=refused_runs, ask_anew=ask_anew)
         events = [key for key, count in seen.items() for _ in range(count)]
-        return RemoteResult(portable(result), events, self.llm.usage(), self.llm.in_flight)
+        self._results += 1
+        return RemoteResult(portable(result), events, self.llm.usage(), self.llm.in_flight, self._results)
 
     async def close(self) -> None:
         await self._exit.aclose()

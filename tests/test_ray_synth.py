@@ -11,7 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from graphs.cluster import Node, endpoint_shares, merge_usage, place, split
+from graphs.cluster import Node, RayScheduler, endpoint_shares, merge_usage, place, split
+from graphs.cluster_actor import RemoteResult
+from graphs.state import SeedInput, TaskType
+from graphs.thread_runner import ThreadResult
 from run import main
 from tests.coder_model import CoderModel
 from tests.fakes import Reply, ScriptedOpenAIServer
@@ -42,6 +45,12 @@ def ids(out: Path) -> dict[str, list[str]]:
     return {name: sorted(row["id"] for row in rows(out / name)) for name in IDS_OF}
 
 
+def outcomes(*outdirs: Path) -> str:
+    """Each run's ledger status and failures per seed, for the message of a failed comparison."""
+    return "\n".join(f"{out.name}: {row['seed_id']} {row['status']} {row.get('failures')}"
+                     for out in outdirs for row in rows(out / "ledger.jsonl"))
+
+
 def test_two_workers_write_the_same_ids_as_a_plain_run_and_share_the_endpoint_limit(
         tmp_path: Path, local_ray: None) -> None:
     seeds = write_seeds(tmp_path / "seeds.jsonl", SCENARIOS)
@@ -54,7 +63,7 @@ def test_two_workers_write_the_same_ids_as_a_plain_run_and_share_the_endpoint_li
         # two actors, each with its own client: together never more than --concurrency on the one endpoint
         assert 1 <= server.max_in_flight <= 2
     plain, clustered = ids(tmp_path / "plain"), ids(tmp_path / "ray")
-    assert clustered == plain
+    assert clustered == plain, outcomes(tmp_path / "plain", tmp_path / "ray")
     assert len(plain["ledger.jsonl"]) == len(SCENARIOS) and plain["sft.jsonl"]
     manifest = json.loads((tmp_path / "ray" / "manifest.json").read_text())
     info = manifest["ray"]
@@ -144,3 +153,15 @@ def test_usage_of_all_actors_adds_up() -> None:
     total = merge_usage([one, two])
     assert total.agents["generator"].calls == 5 and total.agents["generator"].prompt_tokens == 10
     assert total.agents["judge"].calls == 1 and total.context == {"too_long": 3}
+
+
+def test_an_actors_older_totals_arriving_last_do_not_replace_its_newer_ones() -> None:
+    """Two threads of one actor ending together reach the driver in either order: the usage shown and recorded
+    is the actor's latest, never an earlier snapshot."""
+    scheduler = RayScheduler(None, [object()], [1], [2], [1])
+    result = ThreadResult("t", SeedInput(id="s", code="x = 1"), TaskType.GENERATION, "accepted")
+    newer = UsageReport(agents={"generator": AgentUsage(calls=4)})
+    older = UsageReport(agents={"generator": AgentUsage(calls=2)})
+    scheduler._absorb(0, RemoteResult(result, usage=newer, in_flight=0, sequence=2))
+    scheduler._absorb(0, RemoteResult(result, usage=older, in_flight=1, sequence=1))
+    assert scheduler.usage().agents["generator"].calls == 4 and scheduler.in_flight == 0

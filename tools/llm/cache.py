@@ -29,6 +29,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from tools.errors import ConfigError
+from tools.sqlite_wal import WAIT_S, enable_wal
 
 
 class CachedReply(BaseModel):
@@ -171,7 +172,7 @@ class ReplyCache:
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    db = sqlite3.connect(path, check_same_thread=False, timeout=30.0, isolation_level=None)
-    db.execute("PRAGMA journal_mode=WAL")
+    db = sqlite3.connect(path, check_same_thread=False, timeout=WAIT_S, isolation_level=None)
+    enable_wal(db)
     db.execute("PRAGMA synchronous=NORMAL")  # in WAL mode: durable at checkpoints, never corrupt
     return db
