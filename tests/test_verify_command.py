@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -105,3 +106,18 @@ def test_a_host_readable_sandbox_is_one_warning_line(tmp_path: Path, monkeypatch
     warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1 and "checks can read this machine's files" in warnings[0], warnings
     assert sorted(row["task_id"] for row in rows(out)) == ["7", "double"]
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_the_progress_bar_is_drawn_on_a_terminal_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str], terminal: bool) -> None:
+    """A log or pipe gets the summary line alone: a bar there would only be drawn once, finished."""
+    from rich.console import Console
+
+    from graphs.app.commands import verify
+
+    monkeypatch.setattr(verify, "console", lambda: Console(stderr=True, force_terminal=terminal))
+    source = write_lines(tmp_path / "in.jsonl", [json.dumps(GOOD), json.dumps(OTHER)])
+    assert main(["verify", str(source), "--out", str(tmp_path / "out.jsonl"), *FAST]) == 0
+    err = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", capsys.readouterr().err)  # a terminal's colours
+    assert ("━" in err) is terminal and "verified 2 task(s)" in err

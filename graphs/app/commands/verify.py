@@ -156,10 +156,12 @@ def _run(args: argparse.Namespace, starting: Future[Sandbox]) -> int:
     with sandbox, contextlib.ExitStack() as display, args.out.open("a", encoding="utf-8") as handle:
 
         def show_progress() -> None:
-            """The warning and the progress bar, once the first tasks are queued: rich loads while they run."""
+            """The warning, and on a terminal the progress bar, once the first tasks are queued: rich loads while
+            they run. A log or pipe gets no bar (it would only be drawn once, finished, above the summary line)."""
             if (warning := sandbox_warning(sandbox)) is not None:
                 console().print(f"[yellow]{warning}[/yellow]", highlight=False, soft_wrap=True)
-            shown.append(progress_bar(display, len(todo), counts["tasks"]))
+            if console().is_terminal:
+                shown.append(progress_bar(display, len(todo), counts["tasks"]))
 
         def finished(result: VerifyResult) -> None:
             handle.write(json.dumps(result.to_record()) + "\n")
