@@ -265,16 +265,12 @@ assert tuple(sorted(RANKERS)) == RANKER_NAMES, "tools/verification/ranker_names.
 
 def rank_all(passed: MatrixLike) -> dict[str, Ranking]:
     """Every registered ranker on one pass matrix. Rankings depend on the matrix alone, and small matrices
-    recur (every 1×1 pass, every all-pass 8×6), so they are remembered by shape and bits."""
-    matrix = as_pass_matrix(passed)
-    cached = _rank_all_cached(matrix.shape, bytes(cell for row in matrix.rows for cell in row))
+    recur (every 1×1 pass, every all-pass 8×6), so they are remembered by matrix (a `PassMatrix` is hashable:
+    its rows and its test count)."""
+    cached = _rank_all_cached(as_pass_matrix(passed))
     return {name: Ranking(code_scores=list(r.code_scores), test_scores=list(r.test_scores)) for name, r in cached}
 
 
 @functools.lru_cache(maxsize=4096)
-def _rank_all_cached(shape: tuple[int, int], cells: bytes) -> tuple[tuple[str, Ranking], ...]:
-    """The rankings of the matrix whose cells, row-major, are the bytes 0/1 (a compact cache key)."""
-    n_codes, n_tests = shape
-    rows = tuple(tuple(bool(cell) for cell in cells[i * n_tests:(i + 1) * n_tests]) for i in range(n_codes))
-    matrix = PassMatrix(rows, n_tests)
+def _rank_all_cached(matrix: PassMatrix) -> tuple[tuple[str, Ranking], ...]:
     return tuple((name, ranker(matrix)) for name, ranker in RANKERS.items())
