@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import importlib
 import signal
 import sys
@@ -93,4 +94,9 @@ def _sigterm_as_interrupt(received: list[int]) -> Iterator[None]:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    # Every command has closed its files and stopped its processes by now; what is left in memory is for the
+    # operating system to drop. Frozen, it is skipped by the interpreter's last collections, which would
+    # otherwise walk every object (pydantic's schemas, the command's data): ~50 ms of every command's exit.
+    gc.freeze()
+    sys.exit(status)

@@ -44,3 +44,19 @@ def test_a_job_still_queued_when_the_sandbox_closes_fails_with_a_sandbox_error()
     sandbox.close()
     error = job.futures[0].exception(timeout=5)
     assert isinstance(error, SandboxError) and "closed before this check ran" in str(error)
+
+
+def test_waiting_says_whether_a_frame_has_arrived_without_blocking() -> None:
+    read, write = os.pipe()
+    try:
+        reader = FrameReader(read)
+        assert not reader.waiting()
+        payload = json.dumps({"first": 1}).encode()
+        frame = len(payload).to_bytes(8, "big") + payload
+        os.write(write, frame + frame[:5])  # one whole frame and the start of the next
+        assert reader.waiting()
+        assert reader.read() == {"first": 1}
+        assert reader.waiting()  # the start of the second is in the buffer already
+    finally:
+        os.close(read)
+        os.close(write)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -116,8 +118,47 @@ def test_the_progress_bar_is_drawn_on_a_terminal_only(tmp_path: Path, monkeypatc
 
     from graphs.app.commands import verify
 
-    monkeypatch.setattr(verify, "console", lambda: Console(stderr=True, force_terminal=terminal))
+    monkeypatch.setattr(verify, "on_terminal", lambda: terminal)
+    monkeypatch.setattr(verify, "console", lambda: Console(stderr=True, force_terminal=True))
     source = write_lines(tmp_path / "in.jsonl", [json.dumps(GOOD), json.dumps(OTHER)])
     assert main(["verify", str(source), "--out", str(tmp_path / "out.jsonl"), *FAST]) == 0
     err = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", capsys.readouterr().err)  # a terminal's colours
     assert ("━" in err) is terminal and "verified 2 task(s)" in err
+
+
+def test_the_workers_are_sent_the_first_python_sources_read_with_plain_json(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before validation: garbage, JavaScript and malformed fields are passed over, repeats sent once, and
+    the caps end the reading."""
+    from graphs.app.commands import verify
+
+    lines = ["not json", "[1, 2]", "[" * 100_000, json.dumps({"language": "javascript", "candidates": ["js"],
+                                                               "tests": ["t"]}),
+             json.dumps({"candidates": "a string", "tests": [1, None, "assert f(1) == 2"]}),
+             json.dumps(GOOD), json.dumps(GOOD), json.dumps({"candidates": ["x = 1"], "tests": ["assert x == 1"]})]
+    source = write_lines(tmp_path / "in.jsonl", lines)
+    expected = [("test", "assert f(1) == 2"), *(("code", code) for code in GOOD["candidates"]),
+                *(("test", test) for test in GOOD["tests"] if test != "assert f(1) == 2"),
+                ("code", "x = 1"), ("test", "assert x == 1")]
+    assert list(verify.first_python_sources(source)) == expected
+    monkeypatch.setattr(verify, "PRECOMPILE_SOURCES", 2)
+    assert list(verify.first_python_sources(source)) == expected[:2]
+    monkeypatch.setattr(verify, "PRECOMPILE_SOURCES", 512)
+    monkeypatch.setattr(verify, "PRECOMPILE_LINES", 5)
+    assert list(verify.first_python_sources(source)) == expected[:1]
+    assert list(verify.first_python_sources(tmp_path / "missing.jsonl")) == []
+
+
+def test_a_log_or_pipe_gets_plain_lines_and_rich_is_never_loaded(tmp_path: Path) -> None:
+    """On a pipe the lines are plain text, unwrapped, and the command does not spend CPU loading rich."""
+    bad = {"task_id": "[bad]", "candidates": "not a list", "tests": []}
+    source = write_lines(tmp_path / "in.jsonl", [json.dumps(GOOD), json.dumps(bad)])
+    probe = ("import sys; from run import main; code = main(sys.argv[1:]); "
+             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'rich')); sys.exit(code)")
+    done = subprocess.run([sys.executable, "-c", probe, "verify", str(source), "--out", str(tmp_path / "o.jsonl"),
+                           *FAST], cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+    lines = done.stderr.splitlines()
+    assert "\x1b" not in done.stderr and lines[-1].startswith("verified 1 task(s)"), lines
+    assert any(line.startswith(f"{source}:2: skipped:") for line in lines), lines

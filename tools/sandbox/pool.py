@@ -7,14 +7,16 @@ loop) only collects results. A worker that dies or hangs is replaced and only it
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
 from tools.errors import SandboxError
+from tools.sandbox import protocol
 from tools.sandbox.isolation import plan_slots
 from tools.sandbox.slots import Job, Slot, WorkerProcess
 
@@ -28,9 +30,11 @@ class Sandbox:
     """Run untrusted checks (code + test) in confined, disposable processes; see `tools/sandbox/`."""
 
     def __init__(self, *, workers: int | None = None, limits: Limits | None = None,
-                 allowed_packages: Sequence[str] = ()) -> None:
+                 allowed_packages: Sequence[str] = (), precompile: Iterable[tuple[str, str]] = ()) -> None:
         """`allowed_packages`: top-level packages beyond the standard library the checks may import (the
-        sealed filesystem shows them nothing else)."""
+        sealed filesystem shows them nothing else). `precompile`: Python sources the first checks will run,
+        as ("code", candidate) or ("test", test), read while the workers boot; each worker compiles them
+        until its first check arrives (a hint: what it misses is compiled when a check needs it)."""
         self.workers = workers or os.cpu_count() or 1
         if self.workers < 1:
             raise SandboxError("a sandbox needs at least one worker")
@@ -48,8 +52,13 @@ class Sandbox:
         try:
             for plan in plans:  # they boot in parallel
                 launched.append(WorkerProcess(plan))
+            hint = [[kind, source] for kind, source in precompile]  # read while they boot
             for worker in launched:
                 worker.wait_ready()
+            if hint:  # before any check: the slots, which own the pipes, have not started yet
+                for worker in launched:
+                    with contextlib.suppress(protocol.ChannelClosed):  # a dead worker shows at its first check
+                        worker.send({"precompile": hint})
         except BaseException:
             for worker in launched:
                 worker.kill()

@@ -89,6 +89,10 @@ class FrameReader:
                     return message
             self._fill(deadline)
 
+    def waiting(self) -> bool:
+        """Whether a frame (or the start of one) has arrived and not been read yet; never blocks."""
+        return bool(self.buffer) or bool(select.select([self.fd], [], [], 0)[0])
+
     def _fill(self, deadline: float | None) -> None:
         if deadline is not None:
             wait = deadline - time.monotonic()

@@ -167,6 +167,27 @@ class Worker:
             code = self.code_cache[key] = how(source, filename, "exec", dont_inherit=True)
         return code
 
+    def precompile(self, sources: object, requests: protocol.FrameReader) -> int:
+        """Compile sources the next checks will run (`[[kind, text], ...]`, kind "code" or "test") into the
+        cache, until a request arrives; how many were compiled. A hint, answered with nothing: a malformed
+        entry is passed over, and a source that does not compile is left for its check to report."""
+        done = 0
+        for entry in sources if isinstance(sources, list) else ():
+            if requests.waiting():  # a check is asking: it comes first
+                break
+            try:
+                kind, source = entry
+                if kind == "code" and isinstance(source, str):
+                    self._compile(source, "<candidate>", compile)
+                elif kind == "test" and isinstance(source, str):
+                    self._compile(source, "<test>", self.compile_test)
+                else:
+                    continue
+            except Exception:  # SyntaxError, or absurd nesting: its check meets it again
+                continue
+            done += 1
+        return done
+
     def compile_test(self, source: str, filename: str, mode: str, dont_inherit: bool = True) -> CodeType:
         return pyguard.compile_test(source, self.honesty_check, filename)
 
@@ -381,6 +402,10 @@ def serve(worker: Worker) -> None:
             request = requests.read()
         except protocol.ChannelClosed:
             return
+        if "precompile" in request:  # sent once, before the first check: compile while idle, answer nothing
+            worker.precompile(request["precompile"], requests)
+            gc.freeze()  # the new code joins the shared heap the collector leaves alone
+            continue
         try:
             reply = worker.run_check(request)
         except Exception as error:  # report, stay alive: one bad check must not cost the worker

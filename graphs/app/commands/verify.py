@@ -12,9 +12,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import itertools
 import json
+import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,6 +32,9 @@ if TYPE_CHECKING:  # imported when needed: the sandbox starts on a thread while 
     from tools.sandbox.pool import Sandbox
 
 TASKS_PER_WORKER = 4  # a one-check task leaves a worker idle unless the next ones are already queued
+# What the workers are sent to compile while this process loads, from the input's first lines (a worker
+# compiles a source in about a millisecond, until the first check arrives).
+PRECOMPILE_LINES, PRECOMPILE_SOURCES, PRECOMPILE_BYTES = 256, 512, 1 << 20
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -77,16 +82,46 @@ def done_task_ids(out: Path) -> set[str]:
     return done
 
 
-def start_sandbox(workers: int | None) -> Future[Sandbox]:
-    """The sandbox, started on a thread: its workers boot (interpreter, sealed root) while this process
-    imports the pipeline (pydantic included: the pool needs none) and reads the input. The thread mostly
-    waits on the workers' hello. Its modules are imported here first: on the thread they would hold the
-    GIL against this thread's imports, and the workers would be launched later. Every check carries its
-    limits (`VerifyConfig.limits`), so the sandbox needs no defaults."""
+def first_python_sources(path: Path) -> Iterator[tuple[str, str]]:
+    """The distinct candidates ("code", text) and tests ("test", text) of the input's first Python tasks,
+    in order, read with plain json before any line is validated: the workers compile them while this
+    process is still loading. Up to the PRECOMPILE_ limits; a line that is not a task is passed over
+    (validation reports it later), and so is a file that cannot be read."""
+    seen: set[tuple[str, str]] = set()
+    size = 0
+    try:
+        with path.open(encoding="utf-8", errors="replace") as handle:
+            for line in itertools.islice(handle, PRECOMPILE_LINES):
+                try:
+                    task = json.loads(line)
+                except (ValueError, RecursionError):
+                    continue
+                if not isinstance(task, dict) or task.get("language", "python") != "python":
+                    continue
+                for kind, field in (("code", "candidates"), ("test", "tests")):
+                    texts = task.get(field)
+                    for text in texts if isinstance(texts, list) else ():
+                        if not isinstance(text, str) or (kind, text) in seen:
+                            continue
+                        seen.add((kind, text))
+                        size += len(text)
+                        if len(seen) > PRECOMPILE_SOURCES or size > PRECOMPILE_BYTES:
+                            return
+                        yield kind, text
+    except (OSError, MemoryError):  # (a line too long to hold: the validation meets it again)
+        return
+
+
+def start_sandbox(workers: int | None, precompile: Iterable[tuple[str, str]] = ()) -> Future[Sandbox]:
+    """The sandbox, started on a thread: its workers boot (interpreter, sealed root) and compile
+    `precompile` while this process imports the pipeline (pydantic included: the pool needs none) and reads
+    the input. The thread mostly waits on the workers' hello. Its modules are imported here first: on the
+    thread they would hold the GIL against this thread's imports, and the workers would be launched later.
+    Every check carries its limits (`VerifyConfig.limits`), so the sandbox needs no defaults."""
     from tools.sandbox.pool import Sandbox
 
     def start() -> Sandbox:
-        return Sandbox(workers=workers)
+        return Sandbox(workers=workers, precompile=precompile)
 
     future: Future[Sandbox] = Future()
     future.set_running_or_notify_cancel()
@@ -115,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
     output_file(args.out)
     if args.timeout <= 0 or args.repeats < 0 or (args.concurrency is not None and args.concurrency < 1):
         raise ConfigError("--timeout must be > 0, --repeats >= 0 and --concurrency >= 1")
-    starting = start_sandbox(args.workers)
+    starting = start_sandbox(args.workers, first_python_sources(args.input))
     try:
         return _run(args, starting)
     finally:
@@ -141,9 +176,9 @@ def _run(args: argparse.Namespace, starting: Future[Sandbox]) -> int:
         seen.add(task.task_id)
         todo.append(task)
     for message in errors:
-        console().print(f"[red]{message}[/red]", highlight=False, soft_wrap=True)
+        say(message, style="red")
     if done:
-        console().print(f"resuming: {len(done)} task(s) already in {args.out}")
+        say(f"resuming: {len(done)} task(s) already in {args.out}")
     for task in todo:  # screening is remembered: what is screened while the workers boot is free later
         if starting.done():
             break
@@ -159,8 +194,8 @@ def _run(args: argparse.Namespace, starting: Future[Sandbox]) -> int:
             """The warning, and on a terminal the progress bar, once the first tasks are queued: rich loads while
             they run. A log or pipe gets no bar (it would only be drawn once, finished, above the summary line)."""
             if (warning := sandbox_warning(sandbox)) is not None:
-                console().print(f"[yellow]{warning}[/yellow]", highlight=False, soft_wrap=True)
-            if console().is_terminal:
+                say(warning, style="yellow")
+            if on_terminal():
                 shown.append(progress_bar(display, len(todo), counts["tasks"]))
 
         def finished(result: VerifyResult) -> None:
@@ -175,19 +210,33 @@ def _run(args: argparse.Namespace, starting: Future[Sandbox]) -> int:
 
         verify_all(sandbox, (TaskRun(task, config) for task in todo),
                    args.concurrency or TASKS_PER_WORKER * sandbox.workers, finished, started=show_progress)
-    console().print(f"verified {counts['tasks']} task(s), {counts['pairs']} preference pair(s) -> {args.out}"
-                    + (f"; {counts['suspect']} suspect candidate(s) (never chosen)" if counts["suspect"] else "")
-                    + (f"; {counts['errors']} task(s) lost to sandbox failures (re-run to retry)"
-                       if counts["errors"] else "")
-                    + (f"; {len(errors)} line(s) skipped" if errors else ""))
+    say(f"verified {counts['tasks']} task(s), {counts['pairs']} preference pair(s) -> {args.out}"
+        + (f"; {counts['suspect']} suspect candidate(s) (never chosen)" if counts["suspect"] else "")
+        + (f"; {counts['errors']} task(s) lost to sandbox failures (re-run to retry)" if counts["errors"] else "")
+        + (f"; {len(errors)} line(s) skipped" if errors else ""))
     if errors and not todo and not done:
         raise InputError(f"no valid task in {args.input}")
     return 0
 
 
+def say(text: str, style: str | None = None) -> None:
+    """One line on stderr: through rich, styled, on a terminal; as plain text on a log or pipe, where rich is
+    never loaded (it costs the command ~40 ms of CPU while the checks run) and a long line is not wrapped."""
+    if on_terminal():
+        console().print(text, style=style, markup=False, highlight=False, soft_wrap=True)
+    else:
+        print(text, file=sys.stderr, flush=True)
+
+
+def on_terminal() -> bool:
+    """Whether stderr is a terminal: colours and the progress bar are drawn there only."""
+    return sys.stderr.isatty()
+
+
 @functools.cache
 def console() -> Console:
-    """The command's console (stderr), loaded on first use: rich is a tenth of a second of start-up."""
+    """The command's console on a terminal (stderr), loaded on first use: rich is a tenth of a second of
+    start-up."""
     from rich.console import Console
 
     return Console(stderr=True)

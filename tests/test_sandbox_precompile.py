@@ -1,0 +1,71 @@
+"""Sources compiled by the workers before the first check (`Sandbox(precompile=...)`): a hint that changes
+no verdict, survives garbage, and yields as soon as a check is asking."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tools.sandbox import Check, Sandbox, Status, protocol, pyguard
+from tools.sandbox.worker import Worker
+
+ALWAYS_EQUAL = "class Liar:\n    def __eq__(self, other):\n        return True\n\ndef f(x):\n    return Liar()\n"
+
+
+def test_precompiled_sources_give_the_same_verdicts_and_garbage_costs_no_worker() -> None:
+    hint = [("code", "x = 1"), ("test", "assert x == 1"), ("test", "assert x == 2"), ("code", "def broken(:"),
+            ("code", ALWAYS_EQUAL), ("test", "assert f(1) == 3"), ("bogus", "x = 1"), ("test", 12), ("code", None)]
+    checks = [Check(code="x = 1", test="assert x == 1"), Check(code="x = 1", test="assert x == 2"),
+              Check(code="def broken(:", test="assert x == 1"), Check(code=ALWAYS_EQUAL, test="assert f(1) == 3")]
+    with Sandbox(workers=1, precompile=hint) as warmed, Sandbox(workers=1) as cold:  # type: ignore[arg-type]
+        hinted, plain = warmed.run(checks), cold.run(checks)
+        assert warmed.replaced_workers == 0
+    assert [r.status for r in hinted] == [r.status for r in plain] == [
+        Status.PASSED, Status.FAILED, Status.ERROR, Status.FAILED]
+    assert hinted[2].error_type == plain[2].error_type == "SyntaxError"
+    assert "claims to equal an arbitrary object" in hinted[3].message  # the test was compiled as a test
+
+
+@pytest.fixture
+def bare_worker() -> Worker:
+    """A Worker with only what `precompile` uses (no sealed root, no cgroup, no audit hook)."""
+    worker = Worker.__new__(Worker)
+    worker.code_cache = {}
+    worker.honesty_check = pyguard.make_honesty_check()
+    return worker
+
+
+def test_precompile_fills_the_cache_and_stops_when_a_request_arrives(bare_worker: Worker) -> None:
+    sources = [["code", "x = 1"], ["test", "assert x == 1"], ["test", "assert x =="], ["other", "y"], "junk"]
+    read, write = os.pipe()
+    try:
+        requests = protocol.FrameReader(read)
+        assert bare_worker.precompile(sources, requests) == 2  # the two that compile
+        assert set(bare_worker.code_cache) == {("<candidate>", "x = 1"), ("<test>", "assert x == 1")}
+        code, test = bare_worker.compiled({"code": "x = 1", "test": "assert x == 1"})  # what a check then runs
+        assert code is bare_worker.code_cache["<candidate>", "x = 1"]
+        assert test is bare_worker.code_cache["<test>", "assert x == 1"]
+        protocol.write_frame(write, {"language": "python"})  # a check is waiting
+        bare_worker.code_cache.clear()
+        assert bare_worker.precompile(sources, requests) == 0 and not bare_worker.code_cache
+        assert requests.read() == {"language": "python"}  # untouched, still first in line
+        assert bare_worker.precompile("not a list", requests) == 0
+    finally:
+        os.close(read)
+        os.close(write)
+
+
+def test_a_precompiled_test_keeps_its_honesty_checks(bare_worker: Worker) -> None:
+    read, write = os.pipe()
+    try:
+        assert bare_worker.precompile([["code", ALWAYS_EQUAL], ["test", "assert f(1) == 3"]],
+                                      protocol.FrameReader(read)) == 2
+    finally:
+        os.close(read)
+        os.close(write)
+    code, test = bare_worker.compiled({"code": ALWAYS_EQUAL, "test": "assert f(1) == 3"})
+    namespace: dict = {}
+    exec(code, namespace)
+    with pytest.raises(AssertionError, match="claims to equal an arbitrary object"):
+        exec(test, namespace)
