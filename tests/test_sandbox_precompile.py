@@ -4,10 +4,12 @@ no verdict, survives garbage, and yields as soon as a check is asking."""
 from __future__ import annotations
 
 import os
+import threading
 
 import pytest
 
 from tools.sandbox import Check, Sandbox, Status, protocol, pyguard
+from tools.sandbox.slots import WorkerProcess
 from tools.sandbox.worker import Worker
 
 ALWAYS_EQUAL = "class Liar:\n    def __eq__(self, other):\n        return True\n\ndef f(x):\n    return Liar()\n"
@@ -69,3 +71,31 @@ def test_a_precompiled_test_keeps_its_honesty_checks(bare_worker: Worker) -> Non
     exec(code, namespace)
     with pytest.raises(AssertionError, match="claims to equal an arbitrary object"):
         exec(test, namespace)
+
+
+def test_a_hint_larger_than_a_pipe_never_blocks_on_a_worker_that_does_not_read() -> None:
+    """`offer` grows the request pipe to hold the whole frame, or sends nothing: the sandbox's start must
+    not hang on a worker that stopped after its hello."""
+    hint = {"precompile": [["test", f"assert {i} == {i}  # {'x' * 1000}"] for i in range(300)]}  # ~300 KB
+    read, write = os.pipe()
+    worker = WorkerProcess.__new__(WorkerProcess)
+    worker.requests_pipe = open(write, "wb", buffering=0)  # noqa: SIM115 — closed below
+    try:
+        sent: list[bool] = []
+        thread = threading.Thread(target=lambda: sent.append(worker.offer(hint)), daemon=True)
+        thread.start()
+        thread.join(60)
+        assert not thread.is_alive() and sent == [True]  # nobody read, and it returned
+        assert protocol.FrameReader(read).read() == hint
+        os.close(read)
+        assert worker.offer(hint) is False  # the reader is gone: not sent, no exception
+    finally:
+        worker.requests_pipe.close()
+
+
+def test_checks_run_behind_a_hint_larger_than_a_pipe() -> None:
+    sources = [("test", f"assert x == {i}  # {'x' * 1000}") for i in range(300)]
+    with Sandbox(workers=1, precompile=[("code", "x = 7"), *sources]) as sandbox:
+        results = sandbox.run([Check(code="x = 7", test="assert x == 7  # " + "x" * 1000),
+                               Check(code="x = 7", test="assert x == 8")])
+    assert [r.status for r in results] == [Status.PASSED, Status.FAILED]

@@ -7,7 +7,6 @@ loop) only collects results. A worker that dies or hangs is replaced and only it
 
 from __future__ import annotations
 
-import contextlib
 import os
 import queue
 import threading
@@ -16,7 +15,6 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
 from tools.errors import SandboxError
-from tools.sandbox import protocol
 from tools.sandbox.isolation import plan_slots
 from tools.sandbox.slots import Job, Slot, WorkerProcess
 
@@ -57,8 +55,7 @@ class Sandbox:
                 worker.wait_ready()
             if hint:  # before any check: the slots, which own the pipes, have not started yet
                 for worker in launched:
-                    with contextlib.suppress(protocol.ChannelClosed):  # a dead worker shows at its first check
-                        worker.send({"precompile": hint})
+                    worker.offer({"precompile": hint})
         except BaseException:
             for worker in launched:
                 worker.kill()

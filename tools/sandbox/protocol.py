@@ -50,9 +50,18 @@ def loads(data: bytes | str) -> object:
     return value
 
 
-def write_frame(fd: int, message: dict) -> None:
+def frame(message: dict) -> bytes:
+    """The message as it travels: its length, then its JSON."""
     payload = dumps(message).encode("utf-8")
-    data = len(payload).to_bytes(_HEADER, "big") + payload
+    return len(payload).to_bytes(_HEADER, "big") + payload
+
+
+def write_frame(fd: int, message: dict) -> None:
+    write_all(fd, frame(message))
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """Write every byte (ChannelClosed when the reader is gone)."""
     view = memoryview(data)
     while view:
         try:

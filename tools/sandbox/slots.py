@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import fcntl
 import os
 import queue
 import signal
@@ -80,6 +81,22 @@ class WorkerProcess:
 
     def send(self, request: dict) -> None:
         protocol.write_frame(self.requests_pipe.fileno(), request)
+
+    def offer(self, message: dict) -> bool:
+        """Send `message` only if the request pipe takes the whole frame at once, growing the pipe to fit
+        where the system allows: a hint (sources to precompile) must never block its sender on a worker
+        that does not read. Only before the first request, while the pipe is empty; False if not sent."""
+        data = protocol.frame(message)
+        fd = self.requests_pipe.fileno()
+        try:
+            if fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ) < len(data):
+                fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, len(data))  # (EPERM above /proc/sys/fs/pipe-max-size)
+            if fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ) < len(data):
+                return False
+            protocol.write_all(fd, data)  # it fits: the write does not wait for the worker
+        except (OSError, protocol.ChannelClosed):  # (a dead worker shows at its first check)
+            return False
+        return True
 
     def receive(self, deadline: float) -> dict:
         return self.replies.read(deadline)
