@@ -95,8 +95,10 @@ def _sigterm_as_interrupt(received: list[int]) -> Iterator[None]:
 
 if __name__ == "__main__":
     status = main()
-    # Every command has closed its files and stopped its processes by now; what is left in memory is for the
-    # operating system to drop. Frozen, it is skipped by the interpreter's last collections, which would
-    # otherwise walk every object (pydantic's schemas, the command's data): ~50 ms of every command's exit.
-    gc.freeze()
+    if status == 0:
+        # The command has finished, closed its files and stopped its processes; what is left in memory is for
+        # the operating system to drop. Frozen, it is skipped by the interpreter's last collections, which
+        # would otherwise walk every object (pydantic's schemas, the command's data): ~50 ms of every exit.
+        # (After an error or an interrupt the collections run: a finalizer may still have cleaning to do.)
+        gc.freeze()
     sys.exit(status)

@@ -8,9 +8,9 @@ import threading
 
 import pytest
 
-from tools.sandbox import Check, Sandbox, Status, protocol, pyguard
+from tools.sandbox import Check, Sandbox, Status, protocol, pyguard, slots
 from tools.sandbox.slots import WorkerProcess
-from tools.sandbox.worker import Worker
+from tools.sandbox.worker import DEFAULT_PIPE_BYTES, Worker
 
 ALWAYS_EQUAL = "class Liar:\n    def __eq__(self, other):\n        return True\n\ndef f(x):\n    return Liar()\n"
 
@@ -74,28 +74,73 @@ def test_a_precompiled_test_keeps_its_honesty_checks(bare_worker: Worker) -> Non
 
 
 def test_a_hint_larger_than_a_pipe_never_blocks_on_a_worker_that_does_not_read() -> None:
-    """`offer` grows the request pipe to hold the whole frame, or sends nothing: the sandbox's start must
+    """`offer` grows the request pipe to hold the whole frame, or sends what fits: the sandbox's start must
     not hang on a worker that stopped after its hello."""
-    hint = {"precompile": [["test", f"assert {i} == {i}  # {'x' * 1000}"] for i in range(300)]}  # ~300 KB
+    items = [["test", f"assert {i} == {i}  # {'x' * 1000}"] for i in range(200)]  # ~200 KB: over 64 KB
     read, write = os.pipe()
     worker = WorkerProcess.__new__(WorkerProcess)
     worker.requests_pipe = open(write, "wb", buffering=0)  # noqa: SIM115 — closed below
     try:
-        sent: list[bool] = []
-        thread = threading.Thread(target=lambda: sent.append(worker.offer(hint)), daemon=True)
+        sent: list[int] = []
+        thread = threading.Thread(target=lambda: sent.append(worker.offer("precompile", items)), daemon=True)
         thread.start()
         thread.join(60)
-        assert not thread.is_alive() and sent == [True]  # nobody read, and it returned
-        assert protocol.FrameReader(read).read() == hint
+        assert not thread.is_alive() and sent == [200]  # nobody read, and it returned
+        assert protocol.FrameReader(read).read() == {"precompile": items}
         os.close(read)
-        assert worker.offer(hint) is False  # the reader is gone: not sent, no exception
+        assert worker.offer("precompile", items) == 0  # the reader is gone: nothing sent, no exception
     finally:
         worker.requests_pipe.close()
 
 
-def test_checks_run_behind_a_hint_larger_than_a_pipe() -> None:
-    sources = [("test", f"assert x == {i}  # {'x' * 1000}") for i in range(300)]
-    with Sandbox(workers=1, precompile=[("code", "x = 7"), *sources]) as sandbox:
+def test_where_the_pipe_cannot_grow_the_hint_is_trimmed_to_fit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A user at their pipe-buffer limit (EPERM on F_SETPIPE_SZ): the first items that fit are sent whole."""
+    real_fcntl = slots.fcntl.fcntl
+
+    def refuse_growth(fd: int, command: int, *args: int) -> int:
+        if command == slots.fcntl.F_SETPIPE_SZ:
+            raise PermissionError(1, "Operation not permitted")
+        return real_fcntl(fd, command, *args)
+
+    monkeypatch.setattr(slots.fcntl, "fcntl", refuse_growth)
+    items = [["code", f"x = {i}  # {'y' * 1000}"] for i in range(200)]
+    read, write = os.pipe()
+    worker = WorkerProcess.__new__(WorkerProcess)
+    worker.requests_pipe = open(write, "wb", buffering=0)  # noqa: SIM115 — closed below
+    try:
+        capacity = real_fcntl(write, slots.fcntl.F_GETPIPE_SZ)
+        count = worker.offer("precompile", items)
+        assert 0 < count < 200
+        assert protocol.FrameReader(read).read() == {"precompile": items[:count]}
+        assert len(protocol.frame({"precompile": items[:count]})) <= capacity
+        assert len(protocol.frame({"precompile": items[:count + 1]})) > capacity  # as many as fit
+    finally:
+        os.close(read)
+        worker.requests_pipe.close()
+
+
+def test_frame_within_takes_the_most_items_that_fit() -> None:
+    items = [["code", "é" * n] for n in range(1, 40)]  # escaped to \\u00e9: six bytes a character
+    for limit in (0, 10, 30, 100, 1000, 10**6):
+        data, count = protocol.frame_within("k", items, limit)
+        if count:
+            assert data == protocol.frame({"k": items[:count]}) and len(data) <= limit
+        else:
+            assert data == b""
+        if count < len(items):
+            assert len(protocol.frame({"k": items[:count + 1]})) > limit
+
+
+def test_the_worker_gives_back_the_grown_pipe_and_malformed_hints_cost_nothing() -> None:
+    hint = [("code", "x = 7"), *[("test", f"assert x == {i}  # {'x' * 1000}") for i in range(200)],
+            ("code", "y = 1", "extra"), ("test", b"bytes"), ("guess", "x = 1"), "junk", None]
+    with Sandbox(workers=1, precompile=hint) as sandbox:  # type: ignore[arg-type]
         results = sandbox.run([Check(code="x = 7", test="assert x == 7  # " + "x" * 1000),
                                Check(code="x = 7", test="assert x == 8")])
+        pipe = sandbox._slots[0].worker.requests_pipe.fileno()
+        # the worker shrank it right after reading the hint, before it answered the first check
+        assert slots.fcntl.fcntl(pipe, slots.fcntl.F_GETPIPE_SZ) == DEFAULT_PIPE_BYTES
+        assert sandbox.replaced_workers == 0
     assert [r.status for r in results] == [Status.PASSED, Status.FAILED]
+
+

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -150,9 +151,12 @@ def test_the_workers_are_sent_the_first_python_sources_read_with_plain_json(
 
 
 def test_a_log_or_pipe_gets_plain_lines_and_rich_is_never_loaded(tmp_path: Path) -> None:
-    """On a pipe the lines are plain text, unwrapped, and the command does not spend CPU loading rich."""
-    bad = {"task_id": "[bad]", "candidates": "not a list", "tests": []}
-    source = write_lines(tmp_path / "in.jsonl", [json.dumps(GOOD), json.dumps(bad)])
+    """On a pipe the lines are plain text, unwrapped, markup-like text kept as it is, and the command does
+    not spend CPU loading rich."""
+    bad = {"task_id": "bad", "candidates": "not a list", "tests": []}
+    folder = tmp_path / "[bold red]runs"  # named in the line about the bad line: printed, not interpreted
+    folder.mkdir()
+    source = write_lines(folder / "in.jsonl", [json.dumps(GOOD), json.dumps(bad)])
     probe = ("import sys; from run import main; code = main(sys.argv[1:]); "
              "print(sorted(m for m in sys.modules if m.split('.')[0] == 'rich')); sys.exit(code)")
     done = subprocess.run([sys.executable, "-c", probe, "verify", str(source), "--out", str(tmp_path / "o.jsonl"),
@@ -162,3 +166,14 @@ def test_a_log_or_pipe_gets_plain_lines_and_rich_is_never_loaded(tmp_path: Path)
     lines = done.stderr.splitlines()
     assert "\x1b" not in done.stderr and lines[-1].startswith("verified 1 task(s)"), lines
     assert any(line.startswith(f"{source}:2: skipped:") for line in lines), lines
+
+
+def test_verify_runs_with_stderr_closed(tmp_path: Path) -> None:
+    """Started with fd 2 closed (`2>&-`; Python's sys.stderr is then None), the command still verifies."""
+    source = write_lines(tmp_path / "in.jsonl", [json.dumps(GOOD)])
+    out = tmp_path / "out.jsonl"
+    done = subprocess.run([sys.executable, "run.py", "verify", str(source), "--out", str(out), *FAST], cwd=ROOT,
+                          stdout=subprocess.PIPE, text=True, timeout=300, check=False,
+                          preexec_fn=lambda: os.close(2))
+    assert done.returncode == 0
+    assert [row["task_id"] for row in rows(out)] == ["double"]

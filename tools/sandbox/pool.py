@@ -50,12 +50,14 @@ class Sandbox:
         try:
             for plan in plans:  # they boot in parallel
                 launched.append(WorkerProcess(plan))
-            hint = [[kind, source] for kind, source in precompile]  # read while they boot
+            hint = [[entry[0], entry[1]] for entry in precompile  # read while they boot; malformed ones dropped
+                    if isinstance(entry, tuple | list) and len(entry) == 2 and entry[0] in ("code", "test")
+                    and isinstance(entry[1], str)]
             for worker in launched:
                 worker.wait_ready()
             if hint:  # before any check: the slots, which own the pipes, have not started yet
                 for worker in launched:
-                    worker.offer({"precompile": hint})
+                    worker.offer("precompile", hint)
         except BaseException:
             for worker in launched:
                 worker.kill()

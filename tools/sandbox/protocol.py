@@ -56,6 +56,22 @@ def frame(message: dict) -> bytes:
     return len(payload).to_bytes(_HEADER, "big") + payload
 
 
+def frame_within(key: str, items: list, limit: int) -> tuple[bytes, int]:
+    """The frame of `{key: items[:n]}` for the largest n whose frame is at most `limit` bytes, and n; (b"", 0)
+    when not even the first item fits."""
+    total = len(frame({key: []}))
+    if total > limit:
+        return b"", 0
+    count = 0
+    for item in items:
+        size = len(dumps({"": item})) - 6 + (2 if count else 0)  # the item's JSON ('{"": ' and '}' off), ", "
+        if total + size > limit:
+            break
+        total, count = total + size, count + 1
+    data = frame({key: items[:count]})
+    return (data, count) if count and len(data) <= limit else (b"", 0)
+
+
 def write_frame(fd: int, message: dict) -> None:
     write_all(fd, frame(message))
 

@@ -34,6 +34,7 @@ GUARD_S = 15.0  # the worker enforces each timeout (after a set-up allowance); t
 # worker itself hangs
 PIPELINE_DEPTH = 2
 PIPELINE_MAX_BYTES = 16 * 1024  # larger requests are not queued ahead (pipes must never fill both ways)
+OFFER_PIPE_BYTES = 256 * 1024  # the most a hint takes of a worker's request pipe (briefly: the worker shrinks it)
 RETRIES_AFTER_LOSS = 1  # a check whose worker died or hung runs once more on a fresh one, then errors
 
 
@@ -82,21 +83,25 @@ class WorkerProcess:
     def send(self, request: dict) -> None:
         protocol.write_frame(self.requests_pipe.fileno(), request)
 
-    def offer(self, message: dict) -> bool:
-        """Send `message` only if the request pipe takes the whole frame at once, growing the pipe to fit
-        where the system allows: a hint (sources to precompile) must never block its sender on a worker
-        that does not read. Only before the first request, while the pipe is empty; False if not sent."""
-        data = protocol.frame(message)
+    def offer(self, key: str, items: list) -> int:
+        """Send `{key: items[:n]}` (a hint, e.g. sources to precompile) before the worker's first request,
+        with n as large as its request pipe takes whole at once: grown toward OFFER_PIPE_BYTES for it where
+        the system allows (the worker shrinks it back once read). The write never waits on a worker that does
+        not read; returns n (0: nothing sent)."""
         fd = self.requests_pipe.fileno()
+        data, count = protocol.frame_within(key, items, OFFER_PIPE_BYTES)
         try:
-            if fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ) < len(data):
-                fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, len(data))  # (EPERM above /proc/sys/fs/pipe-max-size)
-            if fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ) < len(data):
-                return False
-            protocol.write_all(fd, data)  # it fits: the write does not wait for the worker
+            if count and fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ) < len(data):
+                with contextlib.suppress(OSError):  # EPERM: this user's pipe buffers are at their limit
+                    fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, len(data))
+                room = fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ)
+                if room < len(data):
+                    data, count = protocol.frame_within(key, items, room)
+            if count:
+                protocol.write_all(fd, data)  # the pipe is empty and holds it whole: no waiting
         except (OSError, protocol.ChannelClosed):  # (a dead worker shows at its first check)
-            return False
-        return True
+            return 0
+        return count
 
     def receive(self, deadline: float) -> dict:
         return self.replies.read(deadline)

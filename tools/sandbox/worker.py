@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import fcntl
 import json
 import os
+import resource
 import select
 import signal
 import sys
@@ -52,6 +54,7 @@ COMPILE_IN_WORKER_MAX = 256 * 1024  # a larger candidate is compiled by the chil
 # cgroup2 first: its children are cloned straight into the cgroup (cgroup1 costs every check a move).
 ACCOUNTING_VERSIONS = ("cgroup2", "cgroup1")
 CODE_CACHE_SIZE = 1024  # compiled sources kept: a test is compiled once for all N candidates
+DEFAULT_PIPE_BYTES = 16 * resource.getpagesize()  # Linux's default pipe capacity (PIPE_DEF_BUFFERS pages)
 SETUP_ALLOWANCE_S = 5.0  # fork to ready mark, not charged to the check's timeout
 _exit = os._exit
 
@@ -403,6 +406,8 @@ def serve(worker: Worker) -> None:
         except protocol.ChannelClosed:
             return
         if "precompile" in request:  # sent once, before the first check: compile while idle, answer nothing
+            with contextlib.suppress(OSError):  # the pool grew this pipe for the hint: back to the default size
+                fcntl.fcntl(0, fcntl.F_SETPIPE_SZ, DEFAULT_PIPE_BYTES)
             worker.precompile(request["precompile"], requests)
             gc.freeze()  # the new code joins the shared heap the collector leaves alone
             continue

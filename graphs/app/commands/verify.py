@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
-import itertools
 import json
 import sys
 import threading
@@ -32,9 +31,9 @@ if TYPE_CHECKING:  # imported when needed: the sandbox starts on a thread while 
     from tools.sandbox.pool import Sandbox
 
 TASKS_PER_WORKER = 4  # a one-check task leaves a worker idle unless the next ones are already queued
-# What the workers are sent to compile while this process loads, from the input's first lines (a worker
+# What is read for the workers to compile while this process loads, from the input's first lines (a worker
 # compiles a source in about half a millisecond, until the first check arrives; the 328 distinct sources of
-# HumanEval are 190 KB).
+# HumanEval are 190 KB; the sandbox sends what fits its request pipes, `slots.OFFER_PIPE_BYTES`).
 PRECOMPILE_LINES, PRECOMPILE_SOURCES, PRECOMPILE_BYTES = 256, 512, 256 * 1024
 
 
@@ -92,7 +91,10 @@ def first_python_sources(path: Path) -> Iterator[tuple[str, str]]:
     size = 0
     try:
         with path.open(encoding="utf-8", errors="replace") as handle:
-            for line in itertools.islice(handle, PRECOMPILE_LINES):
+            for _ in range(PRECOMPILE_LINES):
+                line = handle.readline(PRECOMPILE_BYTES + 1)
+                if len(line) > PRECOMPILE_BYTES or not line:  # a line over the whole budget ends the reading
+                    return
                 try:
                     task = json.loads(line)
                 except (ValueError, RecursionError):
@@ -109,7 +111,7 @@ def first_python_sources(path: Path) -> Iterator[tuple[str, str]]:
                         if len(seen) > PRECOMPILE_SOURCES or size > PRECOMPILE_BYTES:
                             return
                         yield kind, text
-    except (OSError, MemoryError):  # (a line too long to hold: the validation meets it again)
+    except (OSError, MemoryError):
         return
 
 
@@ -225,13 +227,13 @@ def say(text: str, style: str | None = None) -> None:
     never loaded (it costs the command ~40 ms of CPU while the checks run) and a long line is not wrapped."""
     if on_terminal():
         console().print(text, style=style, markup=False, highlight=False, soft_wrap=True)
-    else:
+    elif sys.stderr is not None:  # (None when the command was started with stderr closed)
         print(text, file=sys.stderr, flush=True)
 
 
 def on_terminal() -> bool:
     """Whether stderr is a terminal: colours and the progress bar are drawn there only."""
-    return sys.stderr.isatty()
+    return sys.stderr is not None and sys.stderr.isatty()
 
 
 @functools.cache
