@@ -174,19 +174,16 @@ class Worker:
         """Compile sources the next checks will run (`[[kind, text], ...]`, kind "code" or "test") into the
         cache, until a request arrives; how many were compiled. A hint, answered with nothing: a malformed
         entry is passed over, and a source that does not compile is left for its check to report."""
+        compilers: dict[str, tuple[str, Callable[..., CodeType]]] = {  # as `compiled` does
+            "code": ("<candidate>", compile), "test": ("<test>", self.compile_test)}
         done = 0
         for entry in sources if isinstance(sources, list) else ():
             if requests.waiting():  # a check is asking: it comes first
                 break
             try:
                 kind, source = entry
-                if kind == "code" and isinstance(source, str):
-                    self._compile(source, "<candidate>", compile)
-                elif kind == "test" and isinstance(source, str):
-                    self._compile(source, "<test>", self.compile_test)
-                else:
-                    continue
-            except Exception:  # SyntaxError, or absurd nesting: its check meets it again
+                self._compile(source, *compilers[kind])
+            except Exception:  # a malformed entry; SyntaxError or absurd nesting, which its check meets again
                 continue
             done += 1
         return done
