@@ -212,6 +212,16 @@ def test_each_check_imports_what_it_needs_and_gets_fresh_randomness(sandbox):
     assert len({result.stdout for result in results}) == 4  # no seed shared between forks of one worker
 
 
+def test_the_worker_imports_no_module_with_an_at_fork_callback(sandbox):
+    """The worker forks its checks without Python's fork hooks (`CheckAccounting.fork_hooks`): that holds only
+    while nothing it imports registers an at-fork callback. What a check sees before importing anything is
+    the worker's own module set."""
+    result = sandbox.run_one(Check(code="import sys\nloaded = sorted(sys.modules)", test="print(' '.join(loaded))"))
+    assert result.passed, result
+    registrants = {"random", "threading", "logging", "multiprocessing", "concurrent.futures", "tempfile", "uuid"}
+    assert registrants.isdisjoint(result.stdout.split()), result.stdout
+
+
 def test_run_reports_every_result_once_with_or_without_progress(sandbox):
     checks = [Check(code=f"x = {i}", test=f"assert x == {i} and {i} % 3") for i in range(12)]
     seen: list[int] = []

@@ -19,6 +19,7 @@ import signal
 import tempfile
 import time
 import traceback
+import types
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -535,7 +536,9 @@ def test_create_says_why_when_no_hierarchy_is_reachable() -> None:
 
 # --- the raw clone3 leaves Python as os.fork would ---------------------------------------------------------
 
-def test_a_child_made_by_clone3_runs_python_normally(uid: int) -> None:
+def clone3_child_report(uid: int, fork_hooks: bool) -> dict:
+    """What a check forked by clone3 (with or without Python's fork hooks) sees of itself: its pid, a
+    thread's, its native thread id, a shell's, a grandchild's exit status and a random draw."""
     if os.geteuid() != 0 or not _mounted("cgroup2"):
         pytest.skip("needs root and a cgroup2 hierarchy")
     import random
@@ -561,6 +564,9 @@ def test_a_child_made_by_clone3_runs_python_normally(uid: int) -> None:
     def worker() -> dict:
         accounting = CheckAccounting.create("python", versions=("cgroup2",))
         assert accounting is not None
+        accounting.fork_hooks = fork_hooks
+        if threading.active_count() == 1:  # (true here, but CPython's count of threads survives in_worker's fork:
+            cgroups._thread = types.SimpleNamespace(_count=lambda: 0)  # without this, os.fork would be used)
         try:
             assert "clone3" in accounting.mechanism, accounting.mechanism  # kernels since 5.7 can
             pid = start_check(accounting, uid, check)
@@ -570,10 +576,26 @@ def test_a_child_made_by_clone3_runs_python_normally(uid: int) -> None:
         finally:
             accounting.close()
 
-    seen = in_worker(worker)
-    os.close(r)
-    os.close(w)
+    try:
+        return in_worker(worker)
+    finally:
+        os.close(r)
+        os.close(w)
+
+
+def test_a_child_made_by_clone3_runs_python_normally(uid: int) -> None:
+    seen = clone3_child_report(uid, fork_hooks=True)
     assert seen["exit"] == 0
     assert seen["pid"] == seen["forked"] and seen["thread"] == [seen["pid"]] and seen["native"] == seen["pid"]
     assert seen["sh"] != seen["pid"] and seen["status"] == 7
     assert seen["random"] != seen["mine"]  # random reseeded in the child: the at-fork hooks ran
+
+
+def test_without_fork_hooks_a_clone3_child_still_runs_python_normally(uid: int) -> None:
+    """The worker turns the hooks off (it is single-threaded and registers no at-fork callback): threads,
+    subprocesses and forks still work in the child, and the callbacks are the one thing skipped."""
+    seen = clone3_child_report(uid, fork_hooks=False)
+    assert seen["exit"] == 0
+    assert seen["pid"] == seen["forked"] and seen["thread"] == [seen["pid"]]
+    assert seen["sh"] != seen["pid"] and seen["status"] == 7
+    assert seen["random"] == seen["mine"]  # the at-fork callback (random's reseeding) did not run: hence the rule

@@ -20,6 +20,7 @@ import os
 import resource
 import sys
 from types import CodeType
+from typing import Any
 
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
@@ -28,16 +29,26 @@ NODE_BASE_MB = 1024  # Node reserves ~730 MB of address space before running any
 NODE_EXTRA_THREADS = 8  # V8 and libuv threads count against RLIMIT_NPROC
 SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
 
-_prctl = ctypes.CDLL(None, use_errno=True).prctl  # resolved once in the worker, not per check
-_prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+# Resolved once in the worker and called with C values only: no argument conversion and no errno swapping,
+# which cost the check copied pages (~35 for its two calls)
+_prctl = ctypes.CDLL(None).prctl
+_prctl.restype = ctypes.c_int
 _PAGE = resource.getpagesize()
 _LIMIT_KINDS = (resource.RLIMIT_AS, resource.RLIMIT_CPU, resource.RLIMIT_FSIZE, resource.RLIMIT_NOFILE,
                 resource.RLIMIT_CORE, resource.RLIMIT_NPROC)
 _HARD: dict[int, int] = {}  # the worker's hard limits, read once by prepare_worker
 
 
+def prctl_args(option: int, value: int) -> tuple[ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong,
+                                                ctypes.c_ulong]:
+    return ctypes.c_int(option), ctypes.c_ulong(value), ctypes.c_ulong(0), ctypes.c_ulong(0), ctypes.c_ulong(0)
+
+
 def prctl(option: int, value: int) -> None:
-    _prctl(option, value, 0, 0, 0)
+    _prctl(*prctl_args(option, value))
+
+
+_DEATH_SIGNAL, _NOT_DUMPABLE = prctl_args(PR_SET_PDEATHSIG, 9), prctl_args(PR_SET_DUMPABLE, 0)  # the child's two
 
 
 def scrubbed_env(workdir: str) -> dict[str, str]:
@@ -118,8 +129,8 @@ def confine(workdir: str, uid: int | None, stdin_fd: int, out_fd: int, err_fd: i
         os.setgroups([])
         os.setgid(uid)
         os.setuid(uid)
-    prctl(PR_SET_PDEATHSIG, 9)  # must follow setuid, which clears it (NO_NEW_PRIVS: prepare_worker)
-    prctl(PR_SET_DUMPABLE, 0)  # no process of the slot's uid may read this one's memory (/proc/PID/mem)
+    _prctl(*_DEATH_SIGNAL)  # must follow setuid, which clears it (NO_NEW_PRIVS: prepare_worker)
+    _prctl(*_NOT_DUMPABLE)  # no process of the slot's uid may read this one's memory (/proc/PID/mem)
 
 
 def _disable_sockets() -> None:
@@ -147,19 +158,16 @@ def run_python(code: CodeType | str, test: CodeType | str, report_fd: int, nonce
     measures time from that mark. The nonce lives only in this process's memory, which the armed audit hook
     keeps out of the candidate's reach.
     """
-    # Bind all we need afterwards now: the code may monkeypatch os, time, json, builtins or this module.
-    # Nothing after the code ran looks up a builtin or a global, so a patched builtins module cannot
-    # change the report (restoring builtins instead touched every builtin object: ~90 copied pages).
-    write, kill, exit_, getpid, exec_ = os.write, os.kill, os._exit, os.getpid, exec
-    quote, describe, (arm, test_namespace) = json.encoder.encode_basestring_ascii, _describe, guards
-    untraced = BaseException.with_traceback
-    type_, str_, isinstance_ = type, str, isinstance
-    assertion, memory, system_exit, base_exception, os_error = (AssertionError, MemoryError, SystemExit,
-                                                               BaseException, OSError)
-    flush = io.TextIOWrapper.flush
+    # Bind all we need afterwards now (bound once in the worker: `_HARNESS`): the code may monkeypatch os,
+    # time, json, builtins or this module. Nothing after the code ran looks up a builtin or a global, so a
+    # patched builtins module cannot change the report (restoring builtins instead touched every builtin
+    # object: ~90 copied pages).
+    (write, kill, exit_, getpid, exec_, quote, describe, untraced, type_, str_, isinstance_, assertion, memory,
+     system_exit, base_exception, os_error, flush, text_wrapper) = _HARNESS
+    arm, test_namespace = guards
     # The streams as they are now (TextIOWrappers on fds 1 and 2), flushed with the unbound C method: the
     # code may replace sys.stdout or shadow a stream's `flush`.
-    streams = tuple(stream for stream in (sys.stdout, sys.stderr) if isinstance(stream, io.TextIOWrapper))
+    streams = (sys.stdout, sys.stderr)
     pid = getpid()
     refusals: list[str] = []
     status, error_type, message = "passed", None, ""
@@ -197,8 +205,9 @@ def run_python(code: CodeType | str, test: CodeType | str, report_fd: int, nonce
     if getpid() != pid:  # a fork made by the code ran off the end of the harness
         exit_(0)
     for stream in streams:
-        try:  # noqa: SIM105 — not contextlib: the code may have patched it
-            flush(stream)
+        try:  # (not contextlib: the code may have patched it)
+            if isinstance_(stream, text_wrapper):
+                flush(stream)
         except base_exception:
             pass
     refused = refusals[0] if refusals else None
@@ -220,6 +229,14 @@ def _describe(value: object, str_: type[str], caught: type[BaseException] = Base
         return str_(value)[:2000]
     except caught:  # bound at definition: the code may have replaced builtins.BaseException
         return "<unprintable>"
+
+
+# What `run_python` needs once the code has run, bound here, in the worker: the child unpacks one tuple
+# instead of looking each up (every object it touches is a page it copies).
+_HARNESS: tuple[Any, ...] = (
+    os.write, os.kill, os._exit, os.getpid, exec, json.encoder.encode_basestring_ascii, _describe,
+    BaseException.with_traceback, type, str, isinstance, AssertionError, MemoryError, SystemExit,
+    BaseException, OSError, io.TextIOWrapper.flush, io.TextIOWrapper)
 
 
 def exec_node(argv: list[str]) -> None:

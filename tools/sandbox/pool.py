@@ -62,7 +62,8 @@ class Sandbox:
             for worker in launched:
                 worker.kill()
             raise
-        self._slots = [Slot(worker, self._jobs, on_replace=self._count_replacement) for worker in launched]
+        self._slots = [Slot(worker, self._jobs, on_replace=self._count_replacement, peers=len(launched))
+                       for worker in launched]
         for slot in self._slots:
             slot.start()
         self._closed = False

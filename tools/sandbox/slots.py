@@ -32,8 +32,8 @@ if TYPE_CHECKING:  # not at run time: workers are launched before pydantic has l
 HELLO_TIMEOUT_S = 60.0
 GUARD_S = 15.0  # the worker enforces each timeout (after a set-up allowance); the parent only steps in if the
 # worker itself hangs
-PIPELINE_DEPTH = 2
-PIPELINE_MAX_BYTES = 16 * 1024  # larger requests are not queued ahead (pipes must never fill both ways)
+PIPELINE_DEPTH = 4  # the worker forks the checks it finds waiting together (`worker.BATCH_MAX`)
+PIPELINE_MAX_BYTES = 16 * 1024  # no more is queued ahead (pipes must never fill both ways)
 OFFER_PIPE_BYTES = 256 * 1024  # the most a hint takes of a worker's request pipe (briefly: the worker shrinks it)
 RETRIES_AFTER_LOSS = 1  # a check whose worker died or hung runs once more on a fresh one, then errors
 
@@ -173,10 +173,11 @@ class Slot(threading.Thread):
     """Feeds one worker from the shared job queue until it receives `None`."""
 
     def __init__(self, worker: WorkerProcess, jobs: queue.Queue[Job | None],
-                 on_replace: Callable[[WorkerProcess, WorkerProcess], None]) -> None:
+                 on_replace: Callable[[WorkerProcess, WorkerProcess], None], peers: int = 1) -> None:
         super().__init__(name=f"sandbox-slot-{worker.plan.uid}", daemon=True)
         self.worker = worker
         self.jobs = jobs
+        self.peers = peers  # slots sharing `jobs`: each takes ahead only while the others would still find work
         self.on_replace = on_replace
         self.inflight: collections.deque[Job] = collections.deque()
         self.broken: SandboxError | None = None
@@ -202,7 +203,8 @@ class Slot(threading.Thread):
                 if not self.inflight:  # it was cancelled before it started
                     continue
             while self.inflight and len(self.inflight) < PIPELINE_DEPTH \
-                    and self.inflight[-1].size < PIPELINE_MAX_BYTES:
+                    and sum(queued.size for queued in self.inflight) < PIPELINE_MAX_BYTES \
+                    and self.jobs.qsize() >= self.peers * len(self.inflight):  # (a fair share, not a hoard)
                 try:
                     job = self.jobs.get_nowait()
                 except queue.Empty:

@@ -8,7 +8,9 @@ warm image stays small and a fork stays cheap. Started by `start_worker.py`:
 Per-check cost is mostly page faults: after each fork every page either process writes is copied (the
 child) or re-faulted (the worker). So the warm-up does once what CPython would otherwise do in every
 child (the first `compile()` builds all AST node types), `gc.freeze()` keeps the collector off the
-shared heap, and the per-check path stays short (see `benchmarks/executor_speed.py --micro`).
+shared heap, checks that arrive together are forked together (`run_batch`: the worker's own writes then
+fault once per batch, not once per check), and the per-check path stays short (see
+`benchmarks/executor_speed.py --micro`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import select
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from types import CodeType
 from typing import TYPE_CHECKING, Any
 
@@ -56,7 +58,25 @@ ACCOUNTING_VERSIONS = ("cgroup2", "cgroup1")
 CODE_CACHE_SIZE = 1024  # compiled sources kept: a test is compiled once for all N candidates
 DEFAULT_PIPE_BYTES = 16 * resource.getpagesize()  # Linux's default pipe capacity (PIPE_DEF_BUFFERS pages)
 SETUP_ALLOWANCE_S = 5.0  # fork to ready mark, not charged to the check's timeout
+# Python checks that arrive together are forked together, back to back, then run one at a time: a fork
+# write-protects every page of the worker, and each page it then writes costs a fault (a copy while a child
+# shares it), ~230 per check; forked in a row, the worker's supervision of the whole batch faults about once.
+BATCH_MAX = 4  # (each waiting check holds its own cgroup: the slot gets this many)
 _exit = os._exit
+
+
+class Forked:
+    """A Python check of a batch: prepared, then forked and waiting for its turn. `fds` are its pipes
+    (stdout, stderr, report, go: read and write ends; -1 once closed), `run` what its child runs."""
+
+    __slots__ = ("accounting", "fds", "limits", "nonce", "pid", "run", "waiting", "workdir")
+
+    def __init__(self, workdir: str, nonce: str, limits: dict, accounting: cgroups.CheckAccounting | None,
+                 fds: list[int], run: tuple) -> None:
+        self.workdir, self.nonce, self.limits, self.accounting, self.fds, self.run = (workdir, nonce, limits,
+                                                                                    accounting, fds, run)
+        self.pid = 0
+        self.waiting = True
 
 
 class Worker:
@@ -67,6 +87,19 @@ class Worker:
         # The slot's cgroup first: it is reached through fds that stay valid once the root is sealed.
         self.accounting = (cgroups.CheckAccounting.create(f"slot-{self.uid}", versions=ACCOUNTING_VERSIONS)
                            if self.uid is not None else None)
+        # One cgroup per check of a batch (the first is the slot's, which JavaScript runners use too)
+        self.batch_accounting: list[cgroups.CheckAccounting | None] = [self.accounting]
+        if self.accounting is not None:
+            for number in range(1, BATCH_MAX):
+                extra = cgroups.CheckAccounting.create(f"slot-{self.uid}-{number}", versions=ACCOUNTING_VERSIONS)
+                if extra is None:
+                    break
+                self.batch_accounting.append(extra)
+        else:
+            self.batch_accounting *= BATCH_MAX
+        for accounting in self.batch_accounting:  # single-threaded, and nothing imported here registers an
+            if accounting is not None:  # at-fork callback (no random, threading or logging: see WARM_MODULES)
+                accounting.fork_hooks = False
         name = f"codemill-sandbox-{os.urandom(8).hex()}"
         self.sealed = None
         if config.get("mountns") and self.uid is not None:
@@ -122,31 +155,66 @@ class Worker:
 
     def run_check(self, request: dict) -> dict:
         """One request: a Python check, or a JavaScript candidate with its tests (`{"results": [...]}`)."""
-        if request["language"] == "javascript":
-            results = javascript_group.run(self, request)
-            return results if isinstance(results, dict) else {"results": results}
-        compiled = self.compiled(request)
-        if isinstance(compiled, dict):  # it did not compile: no process needed to say so
-            return compiled
-        return self.in_workdir(lambda workdir: self._supervise(request, workdir, *compiled))
+        return next(self.run_batch([request]))
+
+    def run_batch(self, requests: list[dict]) -> Generator[dict, None, None]:
+        """The replies to `requests`, in order, each as soon as it is known. The leading Python checks are
+        forked first, back to back (`BATCH_MAX`), each waiting for its turn; the rest run one by one."""
+        forked: list[Forked | dict] = []
+        try:
+            for request in requests[:len(self.batch_accounting)]:
+                if request["language"] != "python":
+                    break
+                compiled = self.compiled(request)  # a dict: it did not compile, no process needed to say so
+                forked.append(compiled if isinstance(compiled, dict)
+                              else self._prepare(request, *compiled, self.batch_accounting[len(forked)]))
+            go_writers = tuple(check.fds[7] for check in forked if isinstance(check, Forked))
+            for check in forked:  # in a row: nothing written in between, nothing copied
+                if isinstance(check, Forked):
+                    self._fork(check, go_writers)
+            for check in forked:
+                if isinstance(check, Forked):
+                    self._forked(check)
+            for index, request in enumerate(requests):
+                if index < len(forked):
+                    check = forked[index]
+                    yield check if isinstance(check, dict) else self._supervise(check)
+                elif request["language"] == "javascript":
+                    results = javascript_group.run(self, request)
+                    yield results if isinstance(results, dict) else {"results": results}
+                else:
+                    yield from self.run_batch([request])
+        finally:  # (closed early: the parent is gone) checks still waiting for their turn are dropped
+            for check in forked:
+                if isinstance(check, Forked) and check.waiting:
+                    self._drop(check)
 
     def in_workdir(self, supervise: Callable[[str], Any]) -> Any:
         """Run `supervise(workdir)` in a fresh private work dir; clean up everything the check left."""
+        workdir = self.new_workdir()
+        try:
+            return supervise(workdir)
+        finally:
+            self.clean_up(workdir)
+
+    def new_workdir(self) -> str:
+        """A fresh private work dir for one check."""
         self.counter += 1
         workdir = os.path.join(self.base, f"check-{self.counter}")
         os.mkdir(workdir, 0o700)
         if self.uid is not None:
             os.chown(workdir, self.uid, self.uid)
+        return workdir
+
+    def clean_up(self, workdir: str) -> None:
+        """Remove a finished check's work dir, and whatever it left in the private tmpfs mounts."""
         try:
-            return supervise(workdir)
-        finally:
-            try:
-                os.rmdir(workdir)  # the common case: the check left nothing behind
-            except OSError:
-                _rmtree(workdir)
-            if self.mounted and (self.tmpfs_entries is None
-                                 or self.tmpfs_entries != [os.stat(m).st_size for m in self.mounted]):
-                mounts.clean_private_tmpfs(self.mounted, keep=self.base)
+            os.rmdir(workdir)  # the common case: the check left nothing behind
+        except OSError:
+            _rmtree(workdir)
+        if self.mounted and (self.tmpfs_entries is None
+                             or self.tmpfs_entries != [os.stat(m).st_size for m in self.mounted]):
+            mounts.clean_private_tmpfs(self.mounted, keep=self.base)
 
     def compiled(self, request: dict) -> tuple[CodeType | str, CodeType | str] | dict:
         """(code, test) compiled here once and shared by every fork (the test with its honesty checks), or
@@ -191,40 +259,97 @@ class Worker:
     def compile_test(self, source: str, filename: str, mode: str, dont_inherit: bool = True) -> CodeType:
         return pyguard.compile_test(source, self.honesty_check, filename)
 
-    def _supervise(self, request: dict, workdir: str, code: CodeType | str, test: CodeType | str) -> dict:
-        limits = request["limits"]
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
-        report_r, report_w = os.pipe()
-        # Everything the supervision loop needs is allocated before the fork: while the child lives,
-        # each page the worker writes is copied (copy-on-write), so the post-fork path stays lean.
+    def _prepare(self, request: dict, code: CodeType | str, test: CodeType | str,
+                 accounting: cgroups.CheckAccounting | None) -> Forked:
+        """What one Python check needs, up to its fork (`_fork`): a fresh work dir, pipes, limits, a nonce."""
+        workdir = self.new_workdir()
+        fds: list[int] = []
+        try:
+            for _ in range(4):
+                fds += os.pipe()
+            rlimits = child.rlimits_for(request, child.address_space_now())
+        except BaseException:
+            for fd in fds:
+                os.close(fd)
+            self.clean_up(workdir)
+            raise
+        nonce = os.urandom(16).hex()  # the child inherits it in memory; it never crosses a descriptor
+        return Forked(workdir, nonce, request["limits"], accounting, fds, (code, test, rlimits))
+
+    def _fork(self, check: Forked, go_writers: tuple[int, ...]) -> None:
+        """Fork the check (inside its cgroup); the child waits for its turn (`_supervise`) before anything
+        else, and never returns. `go_writers`: the batch's go pipes, which only the worker may hold."""
+        os.environ["HOME"] = os.environ["TMPDIR"] = check.workdir  # set here, the child inherits it for free
+        pid = check.accounting.fork() if check.accounting is not None else os.fork()
+        if pid:
+            check.pid = pid
+            return
+        try:
+            for fd in go_writers:  # so that the worker's end alone keeps this check waiting: its exit is an EOF
+                os.close(fd)
+            _, out_w, _, err_w, _, report_w, go_r, _ = check.fds
+            code, test, rlimits = check.run
+            if os.read(go_r, 1) == b"g":  # its turn (EOF: the worker is gone, or dropped it)
+                child.confine(check.workdir, self.uid, self.stdin_fd, out_w, err_w, (report_w,), rlimits,
+                              not self.netns)
+                child.run_python(code, test, report_w, check.nonce, self.uid is not None, self.guards)
+        except BaseException as error:  # the harness itself failed (user code errors never get here)
+            with contextlib.suppress(BaseException):
+                os.write(2, f"sandbox harness: {type(error).__name__}: {error}\n".encode())
+        finally:
+            _exit(127)  # pre-bound: the code may have replaced os._exit
+
+    def _forked(self, check: Forked) -> None:
+        """The worker's side of a fork: the check gets its own process group; its pipe ends are its own."""
+        try:  # noqa: SIM105 — plain try on the path that runs while the child lives (copied pages)
+            os.setpgid(check.pid, check.pid)
+        except OSError:  # the child may have done it already (or be gone)
+            pass
+        _, out_w, _, err_w, _, report_w, go_r, _ = check.fds
+        for fd in (out_w, err_w, report_w, go_r):
+            os.close(fd)
+        check.fds = [check.fds[0], -1, check.fds[2], -1, check.fds[4], -1, -1, check.fds[7]]
+        check.run = ()
+
+    def _drop(self, check: Forked) -> None:
+        """A check that will never get its turn: its child (if forked: still root, waiting, nothing of the
+        code's run yet) is killed and reaped, its pipes closed, its work dir removed."""
+        check.waiting = False
+        if check.pid:
+            with contextlib.suppress(OSError):
+                os.kill(check.pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(check.pid, 0)
+        for fd in check.fds:
+            if fd >= 0:
+                os.close(fd)
+        self.clean_up(check.workdir)
+
+    def _supervise(self, check: Forked) -> dict:
+        """Give a forked check its turn and watch it to the end: its result; its work dir cleaned up."""
+        try:
+            return self._watch(check)
+        finally:
+            self.clean_up(check.workdir)
+
+    def _watch(self, check: Forked) -> dict:
+        pid, nonce, limits, accounting = check.pid, check.nonce, check.limits, check.accounting
+        out_r, _, err_r, _, report_r, _, _, go_w = check.fds
+        # Everything the supervision loop needs is allocated before the check runs: while the child lives,
+        # each page the worker writes is copied (copy-on-write), so the path stays lean.
         streams = {out_r: bytearray(), err_r: bytearray(), report_r: bytearray()}
         cap = limits["output_bytes"]
-        os.environ["HOME"] = os.environ["TMPDIR"] = workdir  # set here, the child inherits it for free
-        rlimits = child.rlimits_for(request, child.address_space_now())
-        nonce = os.urandom(16).hex()  # the child inherits it in memory; it never crosses a descriptor
-        cpu_before = self.accounting.cpu_ns() if self.accounting is not None else 0
+        cpu_before = accounting.cpu_ns() if accounting is not None else 0
         # The check's clock starts at its ready mark; until then (set-up: on a loaded machine a cgroup
         # move can wait for an RCU grace period) a separate allowance applies.
         started = time.monotonic()
         deadline = started + SETUP_ALLOWANCE_S + limits["timeout_s"]
-        pid = self.fork()
-        if pid == 0:  # the child: never returns
-            try:
-                child.confine(workdir, self.uid, self.stdin_fd, out_w, err_w, (report_w,), rlimits,
-                              not self.netns)
-                child.run_python(code, test, report_w, nonce, self.uid is not None, self.guards)
-            except BaseException as error:  # the harness itself failed (user code errors never get here)
-                with contextlib.suppress(BaseException):
-                    os.write(2, f"sandbox harness: {type(error).__name__}: {error}\n".encode())
-            finally:
-                _exit(127)  # pre-bound: the code may have replaced os._exit
+        check.waiting = False
         try:  # noqa: SIM105 — plain try on the path that runs while the child lives (copied pages)
-            os.setpgid(pid, pid)
-        except OSError:  # the child may have done it already (or be gone)
+            os.write(go_w, b"g")
+        except OSError:  # it died waiting (killed from outside): its end is told below, from its exit status
             pass
-        for fd in (out_w, err_w, report_w):
-            os.close(fd)
+        os.close(go_w)
         pidfd = os.pidfd_open(pid)
         watched = [out_r, err_r, report_r, pidfd]
         outcome, ready_at, reported_at = None, 0.0, 0.0
@@ -261,7 +386,7 @@ class Worker:
         if report_r in watched:
             _drain(report_r, streams[report_r], REPORT_CAP)
         reported = len(streams[report_r]) > 1  # more than the ready mark: the harness's own kill(-1) ran
-        self.kill_all(pid, by_uid=outcome is not None or not reported)
+        self.kill_all(pid, by_uid=outcome is not None or not reported, accounting=accounting)
         _, wait_status, usage = os.wait4(pid, 0)
         wall = time.monotonic() - started
         os.close(pidfd)
@@ -270,8 +395,8 @@ class Worker:
                 _drain(fd, streams[fd], REPORT_CAP if fd == report_r else cap + READ_CHUNK)
             os.close(fd)
         cpu_s = self.reap_orphans() + usage.ru_utime + usage.ru_stime
-        if self.accounting is not None:
-            cpu_s = (self.accounting.cpu_ns() - cpu_before) / 1e9
+        if accounting is not None:
+            cpu_s = (accounting.cpu_ns() - cpu_before) / 1e9
         if outcome is None and len(streams[out_r]) + len(streams[err_r]) > limits["output_bytes"]:
             outcome = "output_limit"  # written just before exiting, after the loop's last look
         report = bytes(streams[report_r])
@@ -304,7 +429,8 @@ class Worker:
         except (ValueError, RecursionError):  # garbage the code wrote into the pipe
             reported = None
         if isinstance(reported, dict) and reported.get("nonce") == nonce:
-            return {key: reported.get(key) for key in ("status", "error_type", "message", "refused")}
+            return {"status": reported.get("status"), "error_type": reported.get("error_type"),
+                    "message": reported.get("message"), "refused": reported.get("refused")}
         if os.WIFSIGNALED(wait_status):
             number = os.WTERMSIG(wait_status)
             name = signal.Signals(number).name if number in signal.Signals._value2member_map_ else str(number)
@@ -316,14 +442,17 @@ class Worker:
         return {"status": "crashed", "error_type": "EarlyExit",
                 "message": f"exited with code {code} without reporting completion"}
 
-    def kill_all(self, pid: int, by_uid: bool) -> None:
+    def kill_all(self, pid: int, by_uid: bool, accounting: cgroups.CheckAccounting | None = None) -> None:
         """Kill the check's process group; then, unless the child did it itself after reporting,
         everything its uid still runs (processes that escaped the group with setsid), and everything
-        in the slot's cgroup (nothing leaves it)."""
-        with contextlib.suppress(OSError):
+        in the check's cgroup (nothing leaves it; default: the slot's)."""
+        try:  # noqa: SIM105 — not contextlib: an object per check, and each page the worker writes is a copy
             os.killpg(pid, signal.SIGKILL)
-        if self.accounting is not None:  # always: it also waits until every member is gone (CPU complete)
-            self.accounting.kill_all()
+        except OSError:
+            pass
+        accounting = accounting or self.accounting
+        if accounting is not None:  # always: it also waits until every member is gone (CPU complete)
+            accounting.kill_all()
         if self.uid is None or not by_uid:
             return
         reaper = os.fork()
@@ -387,8 +516,9 @@ def main() -> None:
         os.rmdir(worker.base)
     except OSError:
         _rmtree(worker.base)
-    if worker.accounting is not None:
-        worker.accounting.close()
+    for accounting in worker.batch_accounting:
+        if accounting is not None:
+            accounting.close()
 
 
 def serve(worker: Worker) -> None:
@@ -408,9 +538,27 @@ def serve(worker: Worker) -> None:
             worker.precompile(request["precompile"], requests)
             gc.freeze()  # the new code joins the shared heap the collector leaves alone
             continue
+        batch = [request]
+        while len(batch) < BATCH_MAX and requests.waiting():  # the pool sends a few ahead (`PIPELINE_DEPTH`)
+            batch.append(requests.read())
+        answer(worker, batch)
+
+
+def answer(worker: Worker, batch: list[dict]) -> None:
+    """Write one reply per request of `batch`, in order. When the worker fails on one (report it, stay alive:
+    one bad check must not cost the worker), the requests after it start a new batch."""
+    answered = 0
+    while answered < len(batch):
+        replies = worker.run_batch(batch[answered:])
         try:
-            reply = worker.run_check(request)
-        except Exception as error:  # report, stay alive: one bad check must not cost the worker
-            reply = {"infra": f"sandbox worker: {type(error).__name__}: {error}"[:2000]}
-        protocol.write_frame(1, reply)
+            for reply in replies:
+                protocol.write_frame(1, reply)
+                answered += 1
+        except protocol.ChannelClosed:
+            raise
+        except Exception as error:
+            protocol.write_frame(1, {"infra": f"sandbox worker: {type(error).__name__}: {error}"[:2000]})
+            answered += 1
+        finally:
+            replies.close()  # (drops the checks still waiting for their turn, if it ended early)
 

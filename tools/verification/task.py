@@ -111,6 +111,18 @@ def matrix_checks(task: VerifyTask, limits: Limits | None) -> list[Check]:
             for code in task.candidates for test in task.tests]
 
 
+def timing_ahead(task: VerifyTask, config: VerifyConfig, static: list[str | None]) -> int:
+    """How many timing runs (a warm-up, then `repeats`) a JavaScript candidate's matrix runner makes right
+    after its tests, on all of them joined: 0 for Python, or where no efficiency pair is possible. A Node
+    runner costs more to start than most code it times, so where the trusted tests are all the tests (the
+    usual case), these are the timing runs, and the timing round with its second runner per candidate is
+    skipped; otherwise they are dropped and the timing round runs as planned."""
+    if (task.language != "javascript" or config.repeats == 0 or config.max_efficiency_pairs == 0
+            or len({code for code, why in zip(task.candidates, static, strict=True) if why is None}) < 2):
+        return 0
+    return 1 + config.repeats
+
+
 def screened(task: VerifyTask) -> list[str | None]:
     """Static screening of every candidate (before anything runs)."""
     return [screen(code, task.language) for code in task.candidates]
@@ -207,20 +219,41 @@ class TaskRun:
         self._started = time.perf_counter()
         self._plan: tuple[list[int], list[int], list[int | None]] = ([], [], [])
         self._timing: list[Check] = []
+        self._ahead = timing_ahead(task, config, self.static)
 
     def next_checks(self) -> list[Check] | None:
         if self._stage == "matrix":
             task = self.task
-            return matrix_checks(task, self.config.limits) if task.candidates and task.tests else []
+            if not (task.candidates and task.tests):
+                return []
+            checks = matrix_checks(task, self.config.limits)
+            if not self._ahead:
+                return checks
+            m, joined = len(task.tests), "\n\n".join(task.tests)
+            return [check for i, code in enumerate(task.candidates) for check in
+                    (*checks[i * m:(i + 1) * m], *[Check(code=code, test=joined, language=task.language,
+                                                         limits=self.config.limits)] * self._ahead)]
         if self._stage == "timing":
             return self._timing
         return None
 
     def feed(self, results: list[CheckResult]) -> None:
         if self._stage == "matrix":
+            ahead: list[list[CheckResult]] = []
+            if self._ahead:  # each candidate's row, then its timing runs on all the tests (a warm-up first)
+                width = len(self.task.tests) + self._ahead
+                rows = [results[i * width:(i + 1) * width] for i in range(len(self.task.candidates))]
+                results = [cell for row in rows for cell in row[:len(self.task.tests)]]
+                ahead = [row[len(self.task.tests):] for row in rows]
             self.result = _score(self.task, results, self.config, time.perf_counter() - self._started,
                                  self.static)
             trusted, timed, joined = _timing_plan(self.result, self.config)
+            if ahead and timed and trusted == list(range(len(self.task.tests))):  # what was timed ahead is the plan
+                runs = [ahead[index][1 + repeat] for repeat in range(self.config.repeats) for index in timed]
+                self.result = _finish(self.result, trusted, timed, runs, self.config,
+                                      sum(run.wall_s for row in ahead for run in row))
+                self._stage = "done"
+                return
             timing = timing_checks(self.task.candidates, timed, joined, self.task.language, self.config.repeats,
                                    self.config.limits)
             plan = run_plan(timing)
