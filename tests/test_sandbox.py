@@ -59,7 +59,9 @@ def test_timings_and_memory_are_measured(sandbox):
     big = Check(code="data = bytearray(200 * 1024 * 1024)\ndata[::4096] = b'x' * len(data[::4096])", test="")
     spin, allocate = sandbox.run([busy, big])
     assert spin.status is Status.PASSED and allocate.status is Status.PASSED
-    assert spin.exec_s >= 0.29  # it spun for 0.3 s (an upper bound would flake on a busy machine)
+    # It spun for 0.3 s. The worker sees the ready mark only once it is scheduled, which a loaded machine
+    # delays by a few ms (CI once saw 0.288 s); an upper bound would flake the same way.
+    assert spin.exec_s >= 0.2
     assert spin.wall_s >= spin.exec_s  # the parent's view includes fork and IPC
     assert 0.03 < spin.cpu_s <= spin.exec_s + 0.05  # a busy loop burns CPU (machine may be shared)
     assert allocate.peak_memory_kb > 200 * 1024
